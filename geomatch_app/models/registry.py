@@ -1,0 +1,74 @@
+"""torchvision-style registry: ``@register_model(name, ...)`` on a small constructor.
+
+The registry holds metadata only; torch is imported by the constructors, so
+``list_models()`` is cheap. Fine-tuned models saved by training are listed next to the built-in
+ones (see :func:`geomatch_app.models.checkpoint.list_finetuned`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Modules that register built-in models when imported.
+_BUILTIN_MODULES = ("geomatch_app.models.zoo",)
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    factory: Callable[..., Any]
+    source: str = ""  # paper / origin, e.g. "paper A (age-agnostic VPR)"
+    backbone: str = ""
+    head: str = ""
+    pretrained: str = ""  # where pretrained weights come from, "" when none offline
+    default_kwargs: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+_loaded = False
+
+
+def register_model(name: str, *, source: str = "", backbone: str = "", head: str = "",
+                   pretrained: str = "", **default_kwargs: Any):
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelInfo(name, fn, source, backbone, head, pretrained, default_kwargs)
+        return fn
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for mod in _BUILTIN_MODULES:
+            importlib.import_module(mod)
+
+
+def list_models() -> list[str]:
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown model {name!r}; `geomatch models` lists the available ones"
+        ) from None
+
+
+def get_model(name: str, pretrained: bool = True, **kwargs: Any):
+    """Build a registered model. Returns a :class:`~geomatch_app.models.place.PlaceModel`."""
+    info = model_info(name)
+    model = info.factory(pretrained=pretrained, **kwargs)
+    model.name = name
+    model.build_kwargs = {"pretrained": pretrained, **kwargs}
+    return model
