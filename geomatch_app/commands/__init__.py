@@ -1,1 +1,1 @@
-"""commands package."""
+"""CLI subcommands, one module each: ``add_parser(subparsers)`` / ``add_parsers`` + ``run``."""

@@ -41,7 +41,8 @@ class Progress:
 
 @dataclass
 class TerminalBar:
-    """A minimal progress bar on stderr (no extra dependency); silent when not a TTY."""
+    """A minimal progress bar on stderr (no extra dependency). When stderr is not a terminal
+    (CI logs, pipes) only the final line is written."""
 
     label: str = ""
     width: int = 30
@@ -50,7 +51,8 @@ class TerminalBar:
 
     def __call__(self, done: int, total: int, msg: str = "") -> None:
         now = time.monotonic()
-        if done < total and now - self._last < 0.1:
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        if done < total and (not tty or now - self._last < 0.1):
             return
         self._last = now
         frac = done / total if total else 1.0

@@ -1,1 +1,5 @@
-"""index package."""
+"""Descriptor extraction and faiss indexes on disk, each tied to the model that built it."""
+
+from geomatch_app.index.faiss_index import Index, build_index
+
+__all__ = ["Index", "build_index"]

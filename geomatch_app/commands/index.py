@@ -1,0 +1,48 @@
+"""``geomatch index SRC --index DIR``: embed a gallery folder or manifest into a faiss index."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from geomatch_app.core.progress import terminal_progress
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("index", help="build or update a gallery index from a folder or manifest",
+                       description="Embed a gallery (folder with EXIF GPS, or manifest.csv "
+                       "gallery/db rows) into an index folder. Re-running embeds only new or "
+                       "changed files.")
+    p.add_argument("src", help="folder of photos or manifest.csv")
+    p.add_argument("--index", required=True, help="index folder to create or update")
+    p.add_argument("--model", default="effnetlite2-gem", help="model name (see `geomatch models`)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=None, help="image decoding workers")
+    p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geomatch_app.data.gallery import ImportReport
+    from geomatch_app.index import build_index
+
+    report = ImportReport()
+    t0 = time.perf_counter()
+    idx = build_index(args.src, args.index, model_name=args.model, device=args.device,
+                      progress=terminal_progress("indexing"), batch_size=args.batch_size,
+                      rebuild=args.rebuild, report=report, workers=args.workers)
+    dt = time.perf_counter() - t0
+    print(f"indexed {len(idx)} photos with {idx.model_name} into {args.index} in {dt:.1f} s")
+    if report.no_location:
+        print(f"{len(report.no_location)} photos have no location (kept for retrieval, they "
+              "cannot vote on the map):")
+        for path in report.no_location[:20]:
+            print(f"  {path}")
+        if len(report.no_location) > 20:
+            print(f"  ... and {len(report.no_location) - 20} more")
+    if report.skipped:
+        print(f"{len(report.skipped)} files skipped:")
+        for path, reason in report.skipped:
+            print(f"  {path}: {reason}")
+    return 0

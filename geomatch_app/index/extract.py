@@ -1,0 +1,114 @@
+"""Batched descriptor extraction: DataLoader workers decode images, the model embeds them.
+
+Unreadable images are reported, not fatal: their rows come back as NaN and the caller decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from geomatch_app.core.errors import ImageError
+from geomatch_app.core.progress import Progress
+from geomatch_app.data.images import load_image
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA GPU is available; use --device cpu")
+    return torch.device(device)
+
+
+def image_to_tensor(image, preprocess) -> torch.Tensor:
+    """PIL RGB image → normalised (3, S, S) tensor. The whole frame is kept (resize, no crop):
+    street photos are wide and their edges carry place information."""
+    import torchvision.transforms.functional as TF
+
+    size = preprocess.size
+    img = image.resize((size, size), resample=2)  # bilinear
+    x = TF.to_tensor(img)
+    return TF.normalize(x, preprocess.mean, preprocess.std)
+
+
+def load_tensor(path: str, preprocess) -> torch.Tensor:
+    return image_to_tensor(load_image(path, max_side=max(1024, 4 * preprocess.size)), preprocess)
+
+
+class ImageFiles(Dataset):
+    def __init__(self, paths: Sequence[str], preprocess):
+        self.paths = list(paths)
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            return i, load_tensor(self.paths[i], self.preprocess), ""
+        except ImageError as exc:
+            size = self.preprocess.size
+            return i, torch.zeros(3, size, size), str(exc)
+
+
+def _collate(items):
+    idx = torch.tensor([it[0] for it in items])
+    x = torch.stack([it[1] for it in items])
+    return idx, x, [it[2] for it in items]
+
+
+def default_workers() -> int:
+    # On a 2-core machine one decoding worker overlaps I/O with the model without starving it.
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def embed_paths(model, paths: Sequence[str], *, device: str = "auto", batch_size: int = 16,
+                workers: int | None = None, progress: Progress | None = None,
+                errors: list[tuple[str, str]] | None = None) -> np.ndarray:
+    """Descriptors (N, D) float32 for ``paths``; rows of unreadable images are NaN and the
+    (path, reason) pairs are appended to ``errors``."""
+    progress = progress or Progress()
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    out = np.full((len(paths), model.dim), np.nan, dtype=np.float32)
+    if not paths:
+        return out
+    workers = default_workers() if workers is None else workers
+    loader = DataLoader(ImageFiles(paths, model.preprocess), batch_size=batch_size,
+                        num_workers=workers if len(paths) > batch_size else 0,
+                        collate_fn=_collate, pin_memory=dev.type == "cuda")
+    done = 0
+    progress.step(0, len(paths), "embedding")
+    with torch.inference_mode():
+        for idx, x, errs in loader:
+            progress.check()
+            ok = [j for j, e in enumerate(errs) if not e]
+            for j, e in enumerate(errs):
+                if e:
+                    log.warning("%s", e)
+                    if errors is not None:
+                        errors.append((paths[int(idx[j])], e))
+            if ok:
+                sel = torch.tensor(ok)
+                with _autocast(dev):
+                    d = model(x[sel].to(dev, non_blocking=True))
+                out[idx[sel].numpy()] = d.float().cpu().numpy()
+            done += len(idx)
+            progress.step(done, len(paths), os.path.basename(paths[int(idx[-1])]))
+    return out
+
+
+def _autocast(dev: torch.device):
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    import contextlib
+
+    return contextlib.nullcontext()
