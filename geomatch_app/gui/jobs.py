@@ -1,0 +1,82 @@
+"""Background jobs in the status bar: what runs, its progress, and a Cancel button.
+
+Every long action goes through :meth:`JobsBar.start` so the curator always sees what the app is
+doing and can stop it; finished jobs disappear from the bar on their own.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from geomatch_app.gui.worker import Worker
+
+
+class JobsBar(QWidget):
+    """Shows the most recent running job; Cancel stops it. ``idle`` fires when none is left."""
+
+    idle = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workers: list[Worker] = []
+        self.label = QLabel("")
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(220)
+        self.bar.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running background job")
+        self.cancel_button.clicked.connect(self.cancel_current)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.cancel_button)
+        self._refresh()
+
+    def start(self, worker: Worker) -> Worker:
+        self.workers.append(worker)
+        worker.signals.progress.connect(self._on_progress)
+        worker.signals.finished.connect(lambda w=worker: self._on_finished(w))
+        self._refresh()
+        return worker.start()
+
+    def current(self) -> Worker | None:
+        return self.workers[-1] if self.workers else None
+
+    def cancel_current(self) -> None:
+        w = self.current()
+        if w is not None:
+            w.cancel()
+            self.label.setText(f"{w.label}: cancelling…")
+
+    def cancel_all(self) -> None:
+        for w in self.workers:
+            w.cancel()
+
+    def _on_progress(self, done: int, total: int, msg: str) -> None:
+        self._refresh()
+
+    def _on_finished(self, worker: Worker) -> None:
+        if worker in self.workers:
+            self.workers.remove(worker)
+        self._refresh()
+        if not self.workers:
+            self.idle.emit()
+
+    def _refresh(self) -> None:
+        w = self.current()
+        visible = w is not None
+        self.bar.setVisible(visible)
+        self.cancel_button.setVisible(visible)
+        if w is None:
+            self.label.setText("")
+            return
+        done, total, msg = w.last_progress
+        more = f" (+{len(self.workers) - 1})" if len(self.workers) > 1 else ""
+        self.label.setText(f"{w.label}{more}: {msg}" if msg else f"{w.label}{more}")
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(min(done, total))
+        else:
+            self.bar.setRange(0, 0)  # busy indicator until the first step

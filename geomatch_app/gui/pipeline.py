@@ -1,0 +1,123 @@
+"""The query path as plain functions run inside a Worker (no Qt here): open an index, rank one
+photo, estimate its location, write the map page. Each step is one call into index/geo."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geomatch_app.core.paths import user_data_dir
+from geomatch_app.core.progress import Progress
+from geomatch_app.core.types import Candidate, Estimate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QueryResult:
+    path: str
+    candidates: list[Candidate] = field(default_factory=list)
+    estimate: Estimate | None = None
+    model: str = ""
+
+
+def open_index(index_dir: str, device: str = "auto", progress: Progress | None = None):
+    """Open an index and warm its model up so the first query does not pay for it."""
+    from geomatch_app.index import Index
+
+    if progress is not None:
+        progress.step(0, 2, "opening index")
+    idx = Index.open(index_dir, device=device)
+    if progress is not None:
+        progress.step(1, 2, f"loading model {idx.model_name}")
+    _ = idx.model
+    if progress is not None:
+        progress.step(2, 2, "ready")
+    return idx
+
+
+def rank_query(index, path: str, k: int = 20, sigma_km: float | None = None,
+               progress: Progress | None = None) -> QueryResult:
+    """Top-k candidates for one photo with the KDE estimate and each candidate's distance to it.
+
+    Raises ImageError (naming the file) when the photo cannot be read.
+    """
+    progress = progress or Progress()
+    progress.step(0, 3, f"ranking {Path(path).name}")
+    cands = index.search_paths([path], k=k)[0]
+    progress.step(2, 3, "estimating location")
+    est = estimate(cands, sigma_km)
+    if est is not None:
+        from geomatch_app.geo.kde import with_distances
+
+        cands = with_distances(cands, est)
+    progress.step(3, 3, "done")
+    return QueryResult(path, cands, est, index.model_name)
+
+
+def estimate(cands: list[Candidate], sigma_km: float | None) -> Estimate | None:
+    from geomatch_app.geo.kde import estimate_location
+
+    kw = {} if not sigma_km else {"sigma_km": sigma_km}
+    return estimate_location(cands, **kw)
+
+
+def map_path(query_path: str) -> Path:
+    """One HTML file per query under the user data folder (rewritten on each change)."""
+    folder = user_data_dir() / "maps"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(query_path.encode()).hexdigest()[:12]
+    return folder / f"{Path(query_path).stem[:40]}-{key}.html"
+
+
+def write_map(result: QueryResult, confirmed: tuple | None = None, basemap: str = "offline",
+              selected: int | None = None, out_html: Path | None = None) -> Path:
+    """The map page of one query (geo.mapview.render_map). ``confirmed`` = (lat, lon, heading)."""
+    from geomatch_app.geo.mapview import render_map
+
+    out = out_html or map_path(result.path)
+    conf = None
+    if confirmed is not None:
+        from geomatch_app.core.types import GeoTag
+
+        conf = GeoTag(confirmed[0], confirmed[1], confirmed[2] if len(confirmed) > 2 else None)
+    return Path(render_map(out, result.candidates, result.estimate, confirmed=conf,
+                           basemap=basemap, selected=selected))
+
+
+FEATURE_MAGNITUDE = "feature magnitude"
+
+
+def heatmap_methods(model) -> list[str]:
+    """Heatmaps this model can draw (models.explain), feature magnitude as the fallback."""
+    try:
+        from geomatch_app.models.explain import available_heatmaps
+    except ImportError:
+        return [FEATURE_MAGNITUDE]
+    return list(available_heatmaps(model)) or [FEATURE_MAGNITUDE]
+
+
+def compute_heatmap(model, method: str, path: str, other: str | None = None,
+                    progress: Progress | None = None):
+    """H×W array over the whole frame of ``path`` (the model input keeps the full frame).
+
+    ``other`` is the photo it is compared with (occlusion measures the similarity drop)."""
+    import torch
+
+    from geomatch_app.index.extract import load_tensor
+
+    x = load_tensor(path, model.preprocess)[None]
+    try:
+        from geomatch_app.models import explain
+    except ImportError:
+        explain = None
+    with torch.no_grad():
+        if explain is not None and method != FEATURE_MAGNITUDE or method == "occlusion":
+            if method == "occlusion":
+                ref = load_tensor(other or path, model.preprocess)[None]
+                return explain.occlusion_map(model, x, ref, progress=progress)
+            return explain.heatmap(model, method, x)
+        feats = model.features(x)[0]
+        return feats.norm(dim=0).cpu().numpy()

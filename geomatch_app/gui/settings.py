@@ -1,0 +1,50 @@
+"""User settings kept in QSettings (an INI file per user): device, k, KDE sigma, curator name,
+model, basemap, last index and database. One typed front so no widget spells keys by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from PySide6.QtCore import QSettings
+
+ORG = "geomatch"
+APP = "geomatch"
+
+
+@dataclass
+class Settings:
+    device: str = "auto"  # auto / cpu / cuda
+    k: int = 20  # candidates shown per query
+    sigma_km: float = 0.05 # KDE bandwidth of the location estimate
+    curator: str = ""
+    model: str = "effnetlite2-gem"
+    basemap: str = "offline"  # offline / online / none / a tile folder or .mbtiles path
+    index_dir: str = ""
+    db_path: str = ""
+    heatmap: str = "feature magnitude"
+    opacity: int = 50  # heatmap overlay, percent
+
+    @classmethod
+    def qsettings(cls) -> QSettings:
+        """The backing store. Tests isolate it with QSettings.setPath(IniFormat, UserScope, tmp)."""
+        return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+
+    @classmethod
+    def load(cls) -> Settings:
+        qs = cls.qsettings()
+        out = cls()
+        for f in fields(cls):
+            default = getattr(out, f.name)
+            raw = qs.value(f.name, default)
+            try:
+                value = type(default)(raw)
+            except (TypeError, ValueError):
+                value = default
+            setattr(out, f.name, value)
+        return out
+
+    def save(self) -> None:
+        qs = self.qsettings()
+        for f in fields(self):
+            qs.setValue(f.name, getattr(self, f.name))
+        qs.sync()
