@@ -1,1 +1,36 @@
-"""store package."""
+"""The curation store: the only package that speaks SQL.
+
+``Store(path)`` is one SQLite file (WAL, foreign keys, busy timeout); each method is one user
+action in one transaction and returns plain records. See ``store.store`` for the why.
+"""
+
+from geomatch_app.store.errors import (
+    ExportError,
+    NotFoundError,
+    SchemaTooNewError,
+    StoreError,
+)
+from geomatch_app.store.records import (
+    OPEN,
+    STATUSES,
+    Agreement,
+    DecisionRecord,
+    EventRecord,
+    GalleryRecord,
+    HistoryEntry,
+    ImageRecord,
+    IndexRecord,
+    ModelRecord,
+    QueryRecord,
+    SuggestionRecord,
+    SuggestionRun,
+)
+from geomatch_app.store.schema import SCHEMA_VERSION
+from geomatch_app.store.store import Store
+
+__all__ = [
+    "OPEN", "SCHEMA_VERSION", "STATUSES", "Agreement", "DecisionRecord", "EventRecord",
+    "ExportError", "GalleryRecord", "HistoryEntry", "ImageRecord", "IndexRecord", "ModelRecord",
+    "NotFoundError", "QueryRecord", "SchemaTooNewError", "Store", "StoreError",
+    "SuggestionRecord", "SuggestionRun",
+]

@@ -1,0 +1,831 @@
+"""The curation store: one SQLite file holding galleries, query photos, model suggestions and
+the curators' decisions with their provenance.
+
+Why it looks like this:
+- One transaction per user action (``BEGIN IMMEDIATE`` … ``COMMIT``), and the action's event is
+  written in the same transaction, so a crash leaves either the whole action or none of it.
+- WAL + ``synchronous=FULL``: a call that returned has its confirmation on disk, even if the
+  process is killed a microsecond later (the kill test checks exactly this).
+- One connection per thread: the GUI thread reads while a background thread writes; WAL lets
+  readers see the last committed state without waiting, and ``busy_timeout`` makes writers queue
+  instead of failing.
+- Methods return frozen dataclasses from ``records``, never rows or cursors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from geomatch_app.core.progress import Progress
+from geomatch_app.core.types import Candidate, Estimate, Photo
+from geomatch_app.store import history as hist
+from geomatch_app.store import schema, undo
+from geomatch_app.store.errors import NotFoundError, SchemaTooNewError, StoreError
+from geomatch_app.store.records import (
+    OPEN,
+    STATUSES,
+    Agreement,
+    DecisionRecord,
+    EventRecord,
+    GalleryRecord,
+    HistoryEntry,
+    ImageRecord,
+    IndexRecord,
+    ModelRecord,
+    QueryRecord,
+    SuggestionRecord,
+    SuggestionRun,
+    from_row,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+QUERY_FIELDS = ("title", "archive_id", "date_text", "notes")
+
+
+def now_iso() -> str:
+    """UTC time with milliseconds; sorts as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content hash of a file, '' when it cannot be read (the path alone still identifies it)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def norm_path(path: str | Path) -> str:
+    """Absolute path text for a query photo, so the same file is the same query from the GUI
+    and from the CLI whatever the working directory."""
+    return str(Path(path).expanduser().resolve())
+
+
+@dataclass
+class _Tx:
+    """Collects what one user action changed, for its event row."""
+
+    db: sqlite_utils.Database
+    query_id: int | None = None
+    target_id: int | None = None  # the event an undo/redo acts on
+    description: str = ""
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        pk = self.db[table].insert(row).last_pk
+        self._note_insert(table, [int(pk)])
+        return int(pk)
+
+    def insert_many(self, table: str, rows: list[dict[str, Any]]) -> list[int]:
+        ids = [int(self.db[table].insert(row).last_pk) for row in rows]
+        self._note_insert(table, ids)
+        return ids
+
+    def update(self, table: str, row_id: int, values: dict[str, Any]) -> None:
+        cols = ", ".join(values)
+        before = self.db.execute(f"SELECT {cols} FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        before_d = dict(zip(values, before, strict=True))
+        if before_d == values:
+            return
+        sets = ", ".join(f"{c} = :{c}" for c in values)
+        self.db.execute(f"UPDATE {table} SET {sets} WHERE id = :_id", {**values, "_id": row_id})
+        if table in undo.UNDOABLE_TABLES:
+            self.changes.append(
+                {"op": "update", "table": table, "id": row_id, "before": before_d, "after": values}
+            )
+
+    def _note_insert(self, table: str, ids: list[int]) -> None:
+        if table in undo.UNDOABLE_TABLES and ids:
+            self.changes.append({"op": "insert", "table": table, "ids": ids})
+
+
+class Store:
+    """One curation database file. Safe to share between threads (a connection per thread).
+
+    >>> store = Store("curation.sqlite")
+    >>> q = store.add_query("scan_0042.jpg", title="Market square", date="c. 1920-1925")
+    >>> run = store.record_suggestions(q, candidates, model="effnetlite2-gem", estimate=est)
+    >>> store.decide(q, "confirmed", candidate_path=candidates[2].path, curator="Ann")
+    >>> store.undo()
+    'confirm scan_0042.jpg …'
+    """
+
+    def __init__(
+        self, path: str | Path, *, create: bool = True, backup_before_migrate: bool = True
+    ):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if not self.path.exists():
+            if not create:
+                raise StoreError("does not exist", self.path, "create it with `geomatch db init`")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_schema(backup_before_migrate)
+
+    # ---- connections and transactions -------------------------------------------------------
+
+    def _db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(
+                    f"is not a geomatch database ({exc})", self.path,
+                    "choose another file, or restore it from a backup",
+                ) from None
+            if mode.lower() != "wal":
+                log.warning("%s: journal mode is %s, not WAL", self.path, mode)
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            with self._lock:
+                self._conns.append(conn)
+        return db
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite_utils.Database]:
+        """A consistent snapshot for reads made of several statements."""
+        db = self._db()
+        if db.conn.in_transaction:  # nested inside a write of this thread
+            yield db
+            return
+        db.conn.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _write(
+        self, kind: str, *, actor: str = "", query_id: int | None = None, undoable: bool = True
+    ) -> Iterator[_Tx]:
+        """One user action: its rows and its event commit together or not at all."""
+        db = self._db()
+        if db.conn.in_transaction:
+            raise RuntimeError("store actions do not nest")
+        db.conn.execute("BEGIN IMMEDIATE")
+        tx = _Tx(db, query_id=query_id)
+        try:
+            yield tx
+            db.execute(
+                "INSERT INTO events (ts, kind, actor, query_id, description, changes, undoable,"
+                " target_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now_iso(), kind, actor, tx.query_id, tx.description,
+                 json.dumps(tx.changes), int(undoable and bool(tx.changes)), tx.target_id),
+            )
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+
+    def _open_schema(self, backup_before_migrate: bool) -> None:
+        db = self._db()
+        try:
+            found = schema.current_version(db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"is not a geomatch database ({exc})", self.path,
+                "choose another file, or restore it from a backup",
+            ) from None
+        if found > schema.SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"was written by a newer geomatch (schema {found}, this version knows up to "
+                f"{schema.SCHEMA_VERSION})", self.path,
+                "update geomatch to open it; the file was not changed",
+            )
+        if found == schema.SCHEMA_VERSION:
+            return
+        if found > 0 and backup_before_migrate:
+            backup = self.path.with_name(f"{self.path.stem}.v{found}.bak{self.path.suffix}")
+            if not backup.exists():
+                self.backup(backup)
+                log.info("%s: backed up schema v%d to %s before migrating", self.path, found,
+                         backup)
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            applied = schema.migrate(db, now_iso())  # re-reads the version inside the lock
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        if applied and found > 0:
+            log.info("%s: migrated schema %d -> %d", self.path, found, schema.SCHEMA_VERSION)
+
+    @property
+    def schema_version(self) -> int:
+        return schema.current_version(self._db())
+
+    def close(self) -> None:
+        """Close every thread's connection (call once, when the app shuts down)."""
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def backup(self, out: str | Path) -> Path:
+        """A consistent copy via SQLite's online backup API (safe while others write)."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dest = sqlite3.connect(out)
+        try:
+            self._db().conn.backup(dest)
+        finally:
+            dest.close()
+        return out
+
+    # ---- galleries and images ---------------------------------------------------------------
+
+    def add_gallery(
+        self, name: str, *, root: str | Path = "", source: str = "", credit: str = "",
+        licence: str = "", curator: str = "",
+    ) -> int:
+        """Create (or revive) a named gallery; returns its id. An existing name is reused."""
+        with self._write("add_gallery", actor=curator) as tx:
+            row = tx.db.execute("SELECT id, deleted FROM galleries WHERE name = ?",
+                                (name,)).fetchone()
+            values = {"root": str(root), "source": source, "credit": credit, "licence": licence}
+            if row:
+                tx.update("galleries", row[0], {**values, "deleted": 0})
+                gid = int(row[0])
+            else:
+                gid = tx.insert("galleries", {"name": name, **values, "created_at": now_iso(),
+                                              "deleted": 0})
+            tx.description = f"add gallery {name}"
+            return gid
+
+    def add_images(
+        self, gallery_id: int, photos: Iterable[Photo | dict[str, Any]], *, source: str = "",
+        credit: str = "", licence: str = "", hash_files: bool = True, curator: str = "",
+        progress: Progress | None = None,
+    ) -> int:
+        """Add gallery images (``Photo`` or dicts with the same keys plus source/credit/licence)
+        in one transaction; paths already in the gallery are updated. Returns how many were
+        added or changed."""
+        items = [p if isinstance(p, dict) else _photo_dict(p) for p in photos]
+        when = now_iso()
+        with self._write("add_images", actor=curator) as tx:
+            self._gallery_row(tx.db, gallery_id)
+            new_rows: list[dict[str, Any]] = []
+            touched = 0
+            for i, item in enumerate(items):
+                if progress is not None and i % 50 == 0:
+                    progress.step(i, len(items), "adding gallery images")
+                path = str(item["path"])
+                row = {
+                    "lat": item.get("lat"), "lon": item.get("lon"),
+                    "heading": _heading(item.get("heading")),
+                    "place_id": item.get("place_id") or "",
+                    "source": item.get("source") or source,
+                    "credit": item.get("credit") or credit,
+                    "licence": item.get("licence") or licence,
+                    "sha256": item.get("sha256") or (file_sha256(path) if hash_files else ""),
+                }
+                _check_latlon(row["lat"], row["lon"])
+                old = tx.db.execute("SELECT id FROM images WHERE gallery_id = ? AND path = ?",
+                                    (gallery_id, path)).fetchone()
+                if old:
+                    before = len(tx.changes)
+                    tx.update("images", old[0], {**row, "deleted": 0})
+                    touched += len(tx.changes) > before
+                else:
+                    new_rows.append({"gallery_id": gallery_id, "path": path, **row,
+                                     "added_at": when, "deleted": 0})
+            tx.insert_many("images", new_rows)
+            touched += len(new_rows)
+            if progress is not None:
+                progress.step(len(items), len(items), "gallery images added")
+            tx.description = f"add {touched} images to gallery {gallery_id}"
+            return touched
+
+    def remove_gallery(self, gallery_id: int, curator: str = "") -> None:
+        """Hide a gallery and its images (undoable; decisions that used them keep their link)."""
+        with self._write("remove_gallery", actor=curator) as tx:
+            g = self._gallery_row(tx.db, gallery_id)
+            tx.update("galleries", gallery_id, {"deleted": 1})
+            ids = [r[0] for r in tx.db.execute(
+                "SELECT id FROM images WHERE gallery_id = ? AND deleted = 0", (gallery_id,))]
+            for image_id in ids:
+                tx.update("images", image_id, {"deleted": 1})
+            tx.description = f"remove gallery {g['name']}"
+
+    def galleries(self) -> list[GalleryRecord]:
+        sql = """SELECT g.*, (SELECT count(*) FROM images i WHERE i.gallery_id = g.id
+                 AND i.deleted = 0) AS n_images FROM galleries g WHERE g.deleted = 0
+                 ORDER BY g.id"""
+        return [from_row(GalleryRecord, r) for r in self._db().query(sql)]
+
+    def images(self, gallery_id: int | None = None) -> list[ImageRecord]:
+        where = "deleted = 0" + (" AND gallery_id = ?" if gallery_id is not None else "")
+        args = [gallery_id] if gallery_id is not None else []
+        return [from_row(ImageRecord, r) for r in
+                self._db().query(f"SELECT * FROM images WHERE {where} ORDER BY id", args)]
+
+    def find_image(self, path: str | Path | None = None, *, sha256: str = "") -> ImageRecord | None:
+        """A live gallery image by its path (as stored, then as an absolute path) or hash."""
+        db = self._db()
+        row = None
+        if path is not None:
+            for candidate in dict.fromkeys([str(path), norm_path(path)]):
+                row = _first(db, "SELECT * FROM images WHERE path = ? AND deleted = 0"
+                                 " ORDER BY id DESC", [candidate])
+                if row:
+                    break
+        if row is None and sha256:
+            row = _first(db, "SELECT * FROM images WHERE sha256 = ? AND deleted = 0"
+                             " ORDER BY id DESC", [sha256])
+        return from_row(ImageRecord, row) if row else None
+
+    def image(self, image_id: int) -> ImageRecord:
+        row = _first(self._db(), "SELECT * FROM images WHERE id = ?", [image_id])
+        if row is None:
+            raise NotFoundError(f"has no gallery image {image_id}", self.path)
+        return from_row(ImageRecord, row)
+
+    # ---- query photos -----------------------------------------------------------------------
+
+    def add_query(
+        self, path: str | Path, *, title: str = "", archive_id: str = "", date: str = "",
+        notes: str = "", curator: str = "", sha256: str | None = None,
+    ) -> int:
+        """Register a photo to be located; returns its id. Adding the same file again returns
+        the existing id (reviving it if it was removed) and fills in empty fields."""
+        path_s = norm_path(path)
+        digest = file_sha256(path_s) if sha256 is None else sha256
+        date_from, date_to = schema.parse_date_range(date)
+        with self._write("add_query", actor=curator) as tx:
+            row = _first(tx.db, "SELECT * FROM queries WHERE path = ?", [path_s])
+            given = {"title": title, "archive_id": archive_id, "date_text": date, "notes": notes}
+            if row:
+                qid = int(row["id"])
+                values: dict[str, Any] = {k: v for k, v in given.items() if v and not row[k]}
+                if "date_text" in values:
+                    values.update(date_from=date_from, date_to=date_to)
+                if digest and not row["sha256"]:
+                    values["sha256"] = digest
+                if row["deleted"]:
+                    values["deleted"] = 0
+                if values:
+                    tx.update("queries", qid, values)
+            else:
+                qid = tx.insert("queries", {
+                    "path": path_s, "sha256": digest, **given, "date_from": date_from,
+                    "date_to": date_to, "added_at": now_iso(), "deleted": 0,
+                })
+            tx.query_id = qid
+            tx.description = f"add query {Path(path_s).name}"
+            return qid
+
+    def update_query(self, query_id: int, *, curator: str = "", **fields: str) -> None:
+        """Edit a query's title / archive_id / date_text / notes (undoable)."""
+        unknown = set(fields) - set(QUERY_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot edit {sorted(unknown)}; editable: {QUERY_FIELDS}")
+        values: dict[str, Any] = dict(fields)
+        if "date_text" in values:
+            values["date_from"], values["date_to"] = schema.parse_date_range(values["date_text"])
+        with self._write("update_query", actor=curator, query_id=query_id) as tx:
+            q = self._query_row(tx.db, query_id)
+            tx.update("queries", query_id, values)
+            tx.description = f"edit {', '.join(sorted(fields))} of {Path(q['path']).name}"
+
+    def remove_query(self, query_id: int, curator: str = "") -> None:
+        """Hide a query from lists (undoable); its decisions stay in the file."""
+        with self._write("remove_query", actor=curator, query_id=query_id) as tx:
+            q = self._query_row(tx.db, query_id)
+            tx.update("queries", query_id, {"deleted": 1})
+            tx.description = f"remove query {Path(q['path']).name}"
+
+    def query(self, query_id: int) -> QueryRecord:
+        with self._read() as db:
+            row = self._query_row(db, query_id, live_only=False)
+            return from_row(QueryRecord, {**row, "status": self._status(db, query_id)})
+
+    def find_query(self, path: str | Path) -> QueryRecord | None:
+        """A live query by path; failing that, by the content hash of the file at ``path``
+        (so a photo that was moved or renamed is still found)."""
+        db = self._db()
+        row = _first(db, "SELECT id FROM queries WHERE path = ? AND deleted = 0",
+                     [norm_path(path)])
+        if row is None and Path(path).is_file():
+            digest = file_sha256(path)
+            if digest:
+                row = _first(db, "SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
+                                 " ORDER BY id DESC", [digest])
+        return self.query(row["id"]) if row else None
+
+    def queries(self, status: str | None = None) -> list[QueryRecord]:
+        """Live queries in the order they were added, each with the status of its current
+        decision; ``status`` filters (``"open"`` = no decision yet)."""
+        if status is not None and status not in (*STATUSES, OPEN):
+            raise ValueError(f"status must be one of {(*STATUSES, OPEN)}, not {status!r}")
+        sql = """SELECT q.*, coalesce((SELECT d.status FROM decisions d WHERE d.query_id = q.id
+                 AND d.deleted = 0 ORDER BY d.id DESC LIMIT 1), 'open') AS status
+                 FROM queries q WHERE q.deleted = 0 ORDER BY q.id"""
+        rows = self._db().query(sql)
+        out = [from_row(QueryRecord, r) for r in rows]
+        return [q for q in out if status is None or q.status == status]
+
+    # ---- models and indexes -----------------------------------------------------------------
+
+    def register_model(
+        self, name: str, *, weight_hash: str = "", card: str = "",
+        fingerprint: dict[str, Any] | str | None = None,
+    ) -> int:
+        """Get or create the model row for (name, weight hash); returns its id."""
+        fp = fingerprint if isinstance(fingerprint, str) else json.dumps(fingerprint or {})
+        with self._write("register_model", undoable=False) as tx:
+            row = tx.db.execute("SELECT id FROM models WHERE name = ? AND weight_hash = ?",
+                                (name, weight_hash)).fetchone()
+            if row:
+                if card or fingerprint:
+                    tx.db.execute("UPDATE models SET card = coalesce(nullif(?, ''), card), "
+                                  "fingerprint = ? WHERE id = ?", (card, fp, row[0]))
+                mid = int(row[0])
+            else:
+                mid = tx.insert("models", {"name": name, "weight_hash": weight_hash, "card": card,
+                                           "fingerprint": fp, "created_at": now_iso()})
+            tx.description = f"register model {name}"
+            return mid
+
+    def models(self) -> list[ModelRecord]:
+        return [from_row(ModelRecord, r)
+                for r in self._db().query("SELECT * FROM models ORDER BY id")]
+
+    def register_index(
+        self, path: str | Path, *, model: str | int | None = None, gallery_id: int | None = None,
+        n_images: int = 0,
+    ) -> int:
+        """Record an index built on disk (which model, which gallery); returns its id."""
+        with self._write("register_index", undoable=False) as tx:
+            model_id, _ = self._model_ref(tx.db, model)
+            iid = tx.insert("indexes", {"path": str(path), "model_id": model_id,
+                                        "gallery_id": gallery_id, "n_images": n_images,
+                                        "created_at": now_iso()})
+            tx.description = f"register index {path}"
+            return iid
+
+    def indexes(self) -> list[IndexRecord]:
+        return [from_row(IndexRecord, r)
+                for r in self._db().query("SELECT * FROM indexes ORDER BY id")]
+
+    # ---- suggestions ------------------------------------------------------------------------
+
+    def record_suggestions(
+        self, query_id: int, candidates: list[Candidate], *, model: str | int | None = None,
+        estimate: Estimate | None = None, index_id: int | None = None,
+    ) -> int:
+        """Keep what a model proposed for a query (ranked candidates + location estimate), so
+        a later decision can say which model and rank it came from. Returns the run id.
+
+        Logged but not on the undo stack: it is a cached computation, not a curator's act."""
+        with self._write("suggest", query_id=query_id, undoable=False) as tx:
+            self._query_row(tx.db, query_id)
+            model_id, model_name = self._model_ref(tx.db, model, create=True)
+            run_id = tx.insert("suggestion_runs", {
+                "query_id": query_id, "model_id": model_id, "model_name": model_name,
+                "index_id": index_id,
+                "est_lat": estimate.lat if estimate else None,
+                "est_lon": estimate.lon if estimate else None,
+                "est_radius_m": estimate.radius_m if estimate else None,
+                "est_confidence": estimate.confidence if estimate else None,
+                "created_at": now_iso(),
+            })
+            for c in candidates:
+                image = _first(tx.db, "SELECT id FROM images WHERE path = ? AND deleted = 0"
+                                      " ORDER BY id DESC", [c.path])
+                tx.insert("suggestions", {
+                    "run_id": run_id, "rank": int(c.rank), "score": float(c.score),
+                    "path": c.path, "image_id": image["id"] if image else None,
+                    "lat": c.lat, "lon": c.lon, "heading": c.heading, "place_id": c.place_id,
+                })
+            tx.description = (f"{len(candidates)} suggestions"
+                              + (f" from model {model_name}" if model_name else ""))
+            return run_id
+
+    def suggestion_runs(self, query_id: int) -> list[SuggestionRun]:
+        """Every run for a query, newest first, each with its ranked suggestions."""
+        with self._read() as db:
+            runs = list(db.query("SELECT * FROM suggestion_runs WHERE query_id = ?"
+                                 " ORDER BY id DESC", [query_id]))
+            out = []
+            for run in runs:
+                sugg = tuple(from_row(SuggestionRecord, r) for r in db.query(
+                    "SELECT * FROM suggestions WHERE run_id = ? ORDER BY rank", [run["id"]]))
+                out.append(from_row(SuggestionRun, {**run, "suggestions": sugg}))
+            return out
+
+    def latest_run(self, query_id: int) -> SuggestionRun | None:
+        runs = self.suggestion_runs(query_id)
+        return runs[0] if runs else None
+
+    def suggestion(self, suggestion_id: int) -> SuggestionRecord:
+        row = _first(self._db(), "SELECT * FROM suggestions WHERE id = ?", [suggestion_id])
+        if row is None:
+            raise NotFoundError(f"has no suggestion {suggestion_id}", self.path)
+        return from_row(SuggestionRecord, row)
+
+    # ---- decisions --------------------------------------------------------------------------
+
+    def decide(
+        self, query_id: int, status: str, candidate_path: str | None = None,
+        lat: float | None = None, lon: float | None = None, heading: float | None = None,
+        curator: str = "", note: str = "", suggestion_id: int | None = None,
+        model: str | int | None = None,
+    ) -> int:
+        """Record a curator's decision about a query; returns the decision id.
+
+        The place is a gallery candidate (``candidate_path`` or ``suggestion_id``; its location
+        is copied from the gallery when not given) or a free map point (``lat``/``lon``, with an
+        optional camera ``heading``). Model and rank come from the suggestion, or else from the
+        newest suggestion run that listed this candidate."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        _check_latlon(lat, lon)
+        heading = _heading(heading)
+        with self._write("decide", actor=curator, query_id=query_id) as tx:
+            db = tx.db
+            q = self._query_row(db, query_id)
+            rank = image_id = model_id = None
+            model_name = ""
+            if model is not None:
+                model_id, model_name = self._model_ref(db, model)
+            sugg = None
+            if suggestion_id is not None:
+                sugg = _first(db, """SELECT s.*, r.model_id AS run_model_id,
+                    r.model_name AS run_model_name, r.query_id FROM suggestions s
+                    JOIN suggestion_runs r ON r.id = s.run_id WHERE s.id = ?""", [suggestion_id])
+                if sugg is None:
+                    raise NotFoundError(f"has no suggestion {suggestion_id}", self.path)
+                if sugg["query_id"] != query_id:
+                    raise ValueError(f"suggestion {suggestion_id} belongs to another query")
+                candidate_path = candidate_path or sugg["path"]
+            elif candidate_path is not None:
+                model_filter = "AND r.model_id = ?" if model_id is not None else ""
+                args = [query_id, candidate_path] + ([model_id] if model_id is not None else [])
+                sugg = _first(db, f"""SELECT s.*, r.model_id AS run_model_id,
+                    r.model_name AS run_model_name FROM suggestions s
+                    JOIN suggestion_runs r ON r.id = s.run_id
+                    WHERE r.query_id = ? AND s.path = ? {model_filter}
+                    ORDER BY r.id DESC LIMIT 1""", args)
+                suggestion_id = sugg["id"] if sugg else None
+            if sugg is not None:
+                rank, image_id = sugg["rank"], sugg["image_id"]
+                if model is None:
+                    model_id, model_name = sugg["run_model_id"], sugg["run_model_name"]
+            if candidate_path is not None:
+                img = _first(db, "SELECT * FROM images WHERE path = ? AND deleted = 0"
+                                 " ORDER BY id DESC", [candidate_path])
+                src = img or sugg
+                if img:
+                    image_id = img["id"]
+                if lat is None and src is not None and src["lat"] is not None:
+                    lat, lon = src["lat"], src["lon"]
+                    if heading is None:
+                        heading = src["heading"]
+            if status == "confirmed" and candidate_path is None and lat is None:
+                raise ValueError("a confirmation needs a candidate or a map point (lat, lon)")
+            dec = {
+                "query_id": query_id, "status": status, "candidate_path": candidate_path,
+                "image_id": image_id, "lat": lat, "lon": lon, "heading": heading,
+                "curator": curator, "note": note, "created_at": now_iso(),
+                "suggestion_id": suggestion_id, "model_id": model_id, "model_name": model_name,
+                "rank": rank, "deleted": 0,
+            }
+            did = tx.insert("decisions", dec)
+            record = from_row(DecisionRecord, {**dec, "id": did})
+            tx.description = f"{Path(q['path']).name}: {hist.describe_decision(record)}"
+            return did
+
+    def decision(self, decision_id: int) -> DecisionRecord:
+        row = _first(self._db(), "SELECT * FROM decisions WHERE id = ?", [decision_id])
+        if row is None:
+            raise NotFoundError(f"has no decision {decision_id}", self.path)
+        return from_row(DecisionRecord, row)
+
+    def decisions(self, query_id: int, *, include_undone: bool = False) -> list[DecisionRecord]:
+        where = "" if include_undone else " AND deleted = 0"
+        rows = self._db().query(
+            f"SELECT * FROM decisions WHERE query_id = ?{where} ORDER BY id", [query_id])
+        return [from_row(DecisionRecord, r) for r in rows]
+
+    def current_decision(self, query_id: int, curator: str | None = None) -> DecisionRecord | None:
+        """The newest decision still in force (of one curator, if given)."""
+        sql = "SELECT * FROM decisions WHERE query_id = ? AND deleted = 0"
+        args: list[Any] = [query_id]
+        if curator is not None:
+            sql += " AND curator = ?"
+            args.append(curator)
+        row = _first(self._db(), sql + " ORDER BY id DESC LIMIT 1", args)
+        return from_row(DecisionRecord, row) if row else None
+
+    def confirmed(self, curator: str | None = None) -> list[tuple[QueryRecord, DecisionRecord]]:
+        """Every live query whose current decision is a confirmation (what export writes)."""
+        with self._read() as db:
+            sql = """SELECT d.* FROM decisions d JOIN queries q ON q.id = d.query_id
+                WHERE q.deleted = 0 AND d.id = (SELECT max(x.id) FROM decisions x
+                WHERE x.query_id = d.query_id AND x.deleted = 0 {who})
+                AND d.status = 'confirmed' ORDER BY d.query_id"""
+            who = "AND x.curator = :curator" if curator is not None else ""
+            rows = list(db.query(sql.format(who=who), {"curator": curator}))
+            out = []
+            for r in rows:
+                q = self._query_row(db, r["query_id"])
+                out.append((from_row(QueryRecord, {**q, "status": "confirmed"}),
+                            from_row(DecisionRecord, r)))
+            return out
+
+    def agreement(self, query_id: int) -> Agreement:
+        """Each curator's current decision and whether they agree (none/single/agree/conflict)."""
+        latest: dict[str, DecisionRecord] = {}
+        for d in self.decisions(query_id):
+            latest[d.curator] = d  # ordered by id: the last one wins
+        return hist.agreement_of(latest)
+
+    def history(self, query_id: int) -> list[HistoryEntry]:
+        """The query's story, oldest first: additions, suggestion runs, decisions (each with
+        its fate: current / later changed / undone), undos and redos."""
+        with self._read() as db:
+            events = list(db.query(
+                """SELECT e.* FROM events e WHERE e.query_id = ? OR e.target_id IN
+                   (SELECT id FROM events WHERE query_id = ?) ORDER BY e.id""",
+                [query_id, query_id]))
+            decisions = [from_row(DecisionRecord, r) for r in db.query(
+                "SELECT * FROM decisions WHERE query_id = ? ORDER BY id", [query_id])]
+        by_id = {d.id: d for d in decisions}
+        out = []
+        for e in events:
+            text, state = e["description"], ""
+            if e["kind"] == "decide":
+                ids = [i for c in undo.decode(e["changes"]) if c["table"] == "decisions"
+                       for i in c.get("ids", [])]
+                if ids and ids[0] in by_id:
+                    d = by_id[ids[0]]
+                    text = hist.describe_decision(d)
+                    state = hist.fate(d, [x for x in decisions if x.id > d.id])
+            elif e["kind"] in ("undo", "redo"):
+                text = f"{e['kind']} by {e['actor'] or 'an unnamed curator'}: {text}"
+            out.append(HistoryEntry(e["id"], e["ts"], e["kind"], e["actor"], text, state))
+        return out
+
+    # ---- undo / redo ------------------------------------------------------------------------
+
+    def undo(self, curator: str | None = None) -> str | None:
+        """Revert the newest applied user action (of ``curator``, if given); returns its
+        description, or None when there is nothing to undo."""
+        return self._undo_redo(undo_=True, curator=curator)
+
+    def redo(self, curator: str | None = None) -> str | None:
+        """Re-apply the most recently undone action; None when there is nothing to redo."""
+        return self._undo_redo(undo_=False, curator=curator)
+
+    def undo_description(self, curator: str | None = None) -> str | None:
+        """What ``undo()`` would revert (for an "Undo …" menu label), without doing it."""
+        e = undo.undo_target(self._db(), curator)
+        return e["description"] if e else None
+
+    def redo_description(self, curator: str | None = None) -> str | None:
+        e = undo.redo_target(self._db(), curator)
+        return e["description"] if e else None
+
+    def _undo_redo(self, *, undo_: bool, curator: str | None) -> str | None:
+        kind = "undo" if undo_ else "redo"
+        find = undo.undo_target if undo_ else undo.redo_target
+        try:
+            with self._write(kind, actor=curator or "", undoable=False) as tx:
+                target = find(tx.db, curator)
+                if target is None:
+                    raise _NothingToDo
+                undo.apply_changes(tx.db, undo.decode(target["changes"]), undo=undo_)
+                tx.query_id = target["query_id"]
+                tx.target_id = target["id"]
+                tx.description = target["description"]
+                return str(target["description"])
+        except _NothingToDo:
+            return None
+
+    # ---- log, stats -------------------------------------------------------------------------
+
+    def events(self, limit: int = 100, query_id: int | None = None) -> list[EventRecord]:
+        """The newest events first (the activity log)."""
+        where = "WHERE query_id = ?" if query_id is not None else ""
+        args = [query_id] if query_id is not None else []
+        rows = self._db().query(f"SELECT * FROM events {where} ORDER BY id DESC LIMIT ?",
+                                [*args, limit])
+        return [from_row(EventRecord, r) for r in rows]
+
+    def stats(self) -> dict[str, int]:
+        """Counts for a status bar: queries by status, images, decisions, events."""
+        with self._read() as db:
+            counts = {s: 0 for s in (OPEN, *STATUSES)}
+            for q in self.queries():
+                counts[q.status] += 1
+            counts["queries"] = sum(counts[s] for s in (OPEN, *STATUSES))
+            for table in ("images", "decisions"):
+                counts[table] = db.execute(
+                    f"SELECT count(*) FROM {table} WHERE deleted = 0").fetchone()[0]
+            counts["events"] = db.execute("SELECT count(*) FROM events").fetchone()[0]
+            return counts
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _status(self, db: sqlite_utils.Database, query_id: int) -> str:
+        row = db.execute("SELECT status FROM decisions WHERE query_id = ? AND deleted = 0"
+                         " ORDER BY id DESC LIMIT 1", (query_id,)).fetchone()
+        return row[0] if row else OPEN
+
+    def _query_row(self, db: sqlite_utils.Database, query_id: int,
+                   live_only: bool = True) -> dict[str, Any]:
+        row = _first(db, "SELECT * FROM queries WHERE id = ?", [query_id])
+        if row is None or (live_only and row["deleted"]):
+            raise NotFoundError(f"has no query {query_id}", self.path,
+                                "add the photo first (add_query)")
+        return row
+
+    def _gallery_row(self, db: sqlite_utils.Database, gallery_id: int) -> dict[str, Any]:
+        row = _first(db, "SELECT * FROM galleries WHERE id = ? AND deleted = 0", [gallery_id])
+        if row is None:
+            raise NotFoundError(f"has no gallery {gallery_id}", self.path)
+        return row
+
+    def _model_ref(self, db: sqlite_utils.Database, model: str | int | None,
+                   create: bool = False) -> tuple[int | None, str]:
+        """(model id, name) for a model given by id or name; unknown names are kept as text
+        (and registered when ``create``)."""
+        if model is None or model == "":
+            return None, ""
+        if isinstance(model, int):
+            row = db.execute("SELECT id, name FROM models WHERE id = ?", (model,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"has no model {model}", self.path)
+            return int(row[0]), row[1]
+        row = db.execute("SELECT id FROM models WHERE name = ? ORDER BY id DESC LIMIT 1",
+                         (model,)).fetchone()
+        if row:
+            return int(row[0]), model
+        if create:
+            mid = db["models"].insert({"name": model, "weight_hash": "", "card": "",
+                                       "fingerprint": "{}", "created_at": now_iso()}).last_pk
+            return int(mid), model
+        return None, model
+
+
+class _NothingToDo(Exception):
+    pass
+
+
+def _first(db: sqlite_utils.Database, sql: str, args: list[Any] | dict) -> dict[str, Any] | None:
+    for row in db.query(sql, args):
+        return row
+    return None
+
+
+def _photo_dict(p: Photo) -> dict[str, Any]:
+    return {"path": p.path, "lat": p.lat, "lon": p.lon, "heading": p.heading,
+            "place_id": p.place_id}
+
+
+def _heading(value: float | None) -> float | None:
+    return None if value is None else float(value) % 360.0
+
+
+def _check_latlon(lat: float | None, lon: float | None) -> None:
+    if (lat is None) != (lon is None):
+        raise ValueError("give both lat and lon, or neither")
+    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):  # type: ignore[operator]
+        raise ValueError(f"not a WGS84 position: {lat}, {lon}")
