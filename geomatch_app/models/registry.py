@@ -71,4 +71,8 @@ def get_model(name: str, pretrained: bool = True, **kwargs: Any):
     model = info.factory(pretrained=pretrained, **kwargs)
     model.name = name
     model.build_kwargs = {"pretrained": pretrained, **kwargs}
+    effective = getattr(model, "pretrained_effective", None)
+    if effective is not None and bool(effective) != bool(pretrained):
+        # asked for pretrained weights that are not available offline: say so in the fingerprint
+        model.build_kwargs["pretrained_effective"] = bool(effective)
     return model

