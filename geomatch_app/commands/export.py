@@ -1,0 +1,33 @@
+"""``geomatch export --db DB --out DIR --format pairs|manifest|geojson``: confirmed locations
+as labelled test sets, training pairs or GIS points."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export confirmed locations",
+                       description="pairs: query/ + reference/ images with pairs.csv "
+                       "(AmsterTime style); manifest: manifest.csv + images, readable by "
+                       "`geomatch index` and `geomatch eval`; geojson: confirmed points.")
+    p.add_argument("--db", required=True, help="curation database")
+    p.add_argument("--out", required=True, help="folder to write (must be new or empty)")
+    p.add_argument("--format", required=True, choices=["pairs", "manifest", "geojson"])
+    p.add_argument("--curator", default=None, help="only this curator's confirmations")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geomatch_app.core.progress import terminal_progress
+    from geomatch_app.store import Store
+    from geomatch_app.store.export import export
+
+    with Store(args.db, create=False) as store:
+        report = export(store, args.out, args.format, force=args.force, curator=args.curator,
+                        progress=terminal_progress("exporting"))
+    print(report.summary())
+    for path, reason in report.skipped:
+        print(f"  skipped {path}: {reason}")
+    return 0
