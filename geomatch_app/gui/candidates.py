@@ -41,6 +41,9 @@ class CandidateGrid(QListWidget):
         self.setGridSize(QSize(146, 130))
         self.setWordWrap(True)
         self.setUniformItemSizes(True)
+        blank = QPixmap(self.iconSize())
+        blank.fill(QColor("#e8e8e8"))
+        self._blank = QIcon(blank)  # reserves the icon's room until the thumbnail arrives
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.candidates: list[Candidate] = []
         self._by_path: dict[str, list[QListWidgetItem]] = {}
@@ -55,6 +58,7 @@ class CandidateGrid(QListWidget):
         for c in self.candidates:
             item = QListWidgetItem(candidate_label(c))
             item.setData(RANK_ROLE, c.rank)
+            item.setIcon(self._blank)
             item.setToolTip(f"{Path(c.path).name}\nscore {c.score:.3f}\n{c.place_id}")
             item.setForeground(score_color(c.score).darker(130))
             self.addItem(item)

@@ -24,6 +24,17 @@ from PySide6.QtWidgets import (
 from geomatch_app.gui.imageview import ImageView
 from geomatch_app.gui.pipeline import FEATURE_MAGNITUDE
 
+LABELS = {
+    "none": "none",
+    "magnitude": "feature magnitude",
+    "attention": "attention (A1/A2)",
+    "crn-mask": "CRN context mask",
+    "netvlad-cluster": "NetVLAD assignment",
+    "netvlad-entropy": "NetVLAD assignment entropy",
+    "haf-scores": "HAF detection scores",
+    "occlusion": "occlusion (slow, background)",
+}
+
 
 class SideBySide(QWidget):
     method_changed = Signal(str)
@@ -40,7 +51,7 @@ class SideBySide(QWidget):
             lbl.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.method = QComboBox()
         self.method.setToolTip("Heatmap: which image regions drive the match")
-        self.method.addItems(["none", FEATURE_MAGNITUDE])
+        self._fill(["none", FEATURE_MAGNITUDE])
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
@@ -65,21 +76,32 @@ class SideBySide(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
         lay.addWidget(split, 1)
-        self.method.currentTextChanged.connect(self.method_changed)
+        self.method.currentIndexChanged.connect(
+            lambda _i: self.method_changed.emit(self.current_method()))
         self.opacity.valueChanged.connect(self._on_opacity)
         self._on_opacity(self.opacity.value())
 
+    def _fill(self, methods: list[str]) -> None:
+        for m in methods:
+            self.method.addItem(LABELS.get(m, m), m)
+
     def set_methods(self, methods: list[str], current: str = "") -> None:
-        keep = current or self.method.currentText()
+        keep = current or self.current_method()
         self.method.blockSignals(True)
         self.method.clear()
-        self.method.addItems(["none", *methods])
-        idx = self.method.findText(keep)
+        self._fill(["none", *methods])
+        idx = self.method.findData(keep)
         self.method.setCurrentIndex(idx if idx >= 0 else min(1, self.method.count() - 1))
         self.method.blockSignals(False)
 
+    def select_method(self, method: str) -> bool:
+        idx = self.method.findData(method)
+        if idx >= 0:
+            self.method.setCurrentIndex(idx)
+        return idx >= 0
+
     def current_method(self) -> str:
-        return self.method.currentText()
+        return self.method.currentData() or "none"
 
     def set_query(self, path: str, image: QImage | None) -> None:
         self.query_label.setText(f"query: {Path(path).name}")

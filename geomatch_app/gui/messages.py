@@ -29,7 +29,7 @@ class MessagePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.list = QListWidget()
-        self.list.setMaximumHeight(90)
+        self.list.setMaximumHeight(64)
         self.list.setWordWrap(True)
         self.title = QLabel("")
         self.title.setStyleSheet("color: #a40000; font-weight: bold")

@@ -21,6 +21,7 @@ class QueryResult:
     candidates: list[Candidate] = field(default_factory=list)
     estimate: Estimate | None = None
     model: str = ""
+    store_error: str = ""  # the ranking stays usable when the store could not record it
 
 
 def open_index(index_dir: str, device: str = "auto", progress: Progress | None = None):
@@ -39,7 +40,7 @@ def open_index(index_dir: str, device: str = "auto", progress: Progress | None =
 
 
 def rank_query(index, path: str, k: int = 20, sigma_km: float | None = None,
-               progress: Progress | None = None) -> QueryResult:
+               store=None, progress: Progress | None = None) -> QueryResult:
     """Top-k candidates for one photo with the KDE estimate and each candidate's distance to it.
 
     Raises ImageError (naming the file) when the photo cannot be read.
@@ -53,8 +54,17 @@ def rank_query(index, path: str, k: int = 20, sigma_km: float | None = None,
         from geomatch_app.geo.kde import with_distances
 
         cands = with_distances(cands, est)
+    result = QueryResult(path, cands, est, index.model_name)
+    if store is not None:
+        from geomatch_app.gui.curation import record_run
+
+        try:
+            record_run(store, result, index)
+        except Exception as exc:  # noqa: BLE001 - reported, the ranking is still shown
+            log.warning("%s: could not record suggestions: %s", path, exc)
+            result.store_error = f"{path}: could not record the suggestions ({exc})"
     progress.step(3, 3, "done")
-    return QueryResult(path, cands, est, index.model_name)
+    return result
 
 
 def estimate(cands: list[Candidate], sigma_km: float | None) -> Estimate | None:
@@ -75,7 +85,10 @@ def map_path(query_path: str) -> Path:
 def write_map(result: QueryResult, confirmed: tuple | None = None, basemap: str = "offline",
               selected: int | None = None, out_html: Path | None = None) -> Path:
     """The map page of one query (geo.mapview.render_map). ``confirmed`` = (lat, lon, heading)."""
-    from geomatch_app.geo.mapview import render_map
+    try:
+        from geomatch_app.geo.mapview import render_map
+    except ImportError:  # geo's map page not installed: a plain Leaflet page instead
+        from geomatch_app.gui.fallback_map import render_fallback as render_map
 
     out = out_html or map_path(result.path)
     conf = None
@@ -87,7 +100,7 @@ def write_map(result: QueryResult, confirmed: tuple | None = None, basemap: str 
                            basemap=basemap, selected=selected))
 
 
-FEATURE_MAGNITUDE = "feature magnitude"
+FEATURE_MAGNITUDE = "magnitude"
 
 
 def heatmap_methods(model) -> list[str]:
@@ -103,7 +116,8 @@ def compute_heatmap(model, method: str, path: str, other: str | None = None,
                     progress: Progress | None = None):
     """H×W array over the whole frame of ``path`` (the model input keeps the full frame).
 
-    ``other`` is the photo it is compared with (occlusion measures the similarity drop)."""
+    ``other`` is the photo it is compared with: occlusion measures how much the similarity to
+    it drops when each region of ``path`` is hidden."""
     import torch
 
     from geomatch_app.index.extract import load_tensor
@@ -111,13 +125,14 @@ def compute_heatmap(model, method: str, path: str, other: str | None = None,
     x = load_tensor(path, model.preprocess)[None]
     try:
         from geomatch_app.models import explain
-    except ImportError:
-        explain = None
-    with torch.no_grad():
-        if explain is not None and method != FEATURE_MAGNITUDE or method == "occlusion":
-            if method == "occlusion":
-                ref = load_tensor(other or path, model.preprocess)[None]
-                return explain.occlusion_map(model, x, ref, progress=progress)
-            return explain.heatmap(model, method, x)
-        feats = model.features(x)[0]
-        return feats.norm(dim=0).cpu().numpy()
+    except ImportError:  # models.explain not installed: feature magnitude by hand
+        with torch.no_grad():
+            feats = model.features(x)
+            feats = feats[-1] if isinstance(feats, (list, tuple)) else feats
+            return feats[0].norm(dim=0).cpu().numpy()
+    if method == "occlusion":
+        with torch.no_grad():
+            ref = model(load_tensor(other or path, model.preprocess)[None])[0]
+        return explain.occlusion_map(model, x, gallery_desc=ref.cpu().numpy(),
+                                     progress=progress)
+    return explain.heatmap(model, method, x)

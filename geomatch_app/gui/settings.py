@@ -21,7 +21,7 @@ class Settings:
     basemap: str = "offline"  # offline / online / none / a tile folder or .mbtiles path
     index_dir: str = ""
     db_path: str = ""
-    heatmap: str = "feature magnitude"
+    heatmap: str = "magnitude"
     opacity: int = 50  # heatmap overlay, percent
 
     @classmethod

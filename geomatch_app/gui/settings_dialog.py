@@ -1,0 +1,65 @@
+"""Settings: device, k, KDE sigma, curator name, basemap. Stored in QSettings on OK."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from geomatch_app.gui.settings import Settings
+
+BASEMAPS = ["offline", "online", "none"]
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("geomatch settings")
+        self.settings = settings
+        self.curator = QLineEdit(settings.curator)
+        self.curator.setPlaceholderText("your name, kept with every decision")
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(settings.device)
+        self.k = QSpinBox()
+        self.k.setRange(1, 200)
+        self.k.setValue(settings.k)
+        self.sigma = QDoubleSpinBox()
+        self.sigma.setRange(0.001, 2000.0)
+        self.sigma.setDecimals(3)
+        self.sigma.setSuffix(" km")
+        self.sigma.setValue(settings.sigma_km)
+        self.basemap = QComboBox()
+        self.basemap.setEditable(True)
+        self.basemap.addItems(BASEMAPS)
+        self.basemap.setCurrentText(settings.basemap)
+        self.basemap.setToolTip("offline: bundled world map (zoom 0–6); online: OpenStreetMap "
+                                "tiles; none: grid only; or the path of an .mbtiles file or a "
+                                "{z}/{x}/{y}.png tile folder")
+        form = QFormLayout(self)
+        form.addRow("Curator name", self.curator)
+        form.addRow("Device", self.device)
+        form.addRow("Candidates (k)", self.k)
+        form.addRow("Location KDE σ", self.sigma)
+        form.addRow("Basemap", self.basemap)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def accept(self) -> None:
+        s = self.settings
+        s.curator = self.curator.text().strip()
+        s.device = self.device.currentText()
+        s.k = self.k.value()
+        s.sigma_km = self.sigma.value()
+        s.basemap = self.basemap.currentText().strip() or "offline"
+        super().accept()
