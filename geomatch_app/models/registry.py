@@ -51,8 +51,32 @@ def _ensure_loaded() -> None:
 
 
 def list_models() -> list[str]:
+    """Built-in models, then fine-tuned model directories (see models.checkpoint)."""
     _ensure_loaded()
-    return sorted(_REGISTRY)
+    return sorted(_REGISTRY) + [n for n in _finetuned() if n not in _REGISTRY]
+
+
+def _finetuned() -> dict:
+    """``{name: dir}`` of fine-tuned models; never lets a broken folder break the listing."""
+    try:
+        from geomatch_app.models.checkpoint import list_finetuned
+
+        return list_finetuned()
+    except Exception:  # noqa: BLE001 - an unreadable models folder hides nothing built in
+        return {}
+
+
+def _finetuned_info(name: str) -> ModelInfo | None:
+    from geomatch_app.models import checkpoint
+
+    model_dir = checkpoint.find_model_dir(name)
+    if model_dir is None:
+        return None
+    meta = checkpoint.describe(model_dir)
+    base = _REGISTRY.get(meta["base_model"])
+    return ModelInfo(name, lambda pretrained=True, **kw: checkpoint.load_model(model_dir),
+                     source=meta["source"], backbone=base.backbone if base else "",
+                     head=base.head if base else "", pretrained=meta["pretrained"])
 
 
 def model_info(name: str) -> ModelInfo:
@@ -60,13 +84,29 @@ def model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
+        info = _finetuned_info(name)
+        if info is not None:
+            return info
         raise KeyError(
             f"unknown model {name!r}; `geomatch models` lists the available ones"
         ) from None
 
 
 def get_model(name: str, pretrained: bool = True, **kwargs: Any):
-    """Build a registered model. Returns a :class:`~geomatch_app.models.place.PlaceModel`."""
+    """Build a registered model, or load a fine-tuned one by folder name or path (its saved
+    weights; ``pretrained`` and ``kwargs`` do not apply). Returns a
+    :class:`~geomatch_app.models.place.PlaceModel`."""
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        from geomatch_app.models import checkpoint
+
+        model_dir = checkpoint.find_model_dir(name)
+        if model_dir is not None:
+            return checkpoint.load_model(model_dir)
+    return _build_registered(name, pretrained, **kwargs)
+
+
+def _build_registered(name: str, pretrained: bool = True, **kwargs: Any):
     info = model_info(name)
     model = info.factory(pretrained=pretrained, **kwargs)
     model.name = name
