@@ -23,3 +23,64 @@ def isolated_settings(tmp_path, monkeypatch):
                       str(tmp_path / "qsettings"))
     monkeypatch.setenv("GEOMATCH_HOME", str(tmp_path / "home"))
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory):
+    """The demo gallery (resources/demo, 40 photos) indexed once per test session (~15 s)."""
+    from geomatch_app.core.paths import demo_manifest
+
+    if not demo_manifest().is_file():
+        pytest.skip(f"demo gallery missing: {demo_manifest()}")
+    import torch
+
+    from geomatch_app.index import build_index
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("demo-index")
+    build_index(demo_manifest(), out, workers=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_queries():
+    from geomatch_app.commands.gui import demo_queries as queries
+
+    found = queries()
+    if not found:
+        pytest.skip("demo manifest has no query rows")
+    return found
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """A main window on a fresh database in tmp_path (no index yet)."""
+    from geomatch_app.gui.main_window import MainWindow
+    from geomatch_app.gui.settings import Settings
+
+    win = MainWindow(settings=Settings(k=8), db_path=str(tmp_path / "curation.sqlite"))
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    yield win
+    win.jobs.cancel_all()
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(10_000)
+    # delete the web page before the QApplication goes (QtWebEngine warns otherwise)
+    win.close()
+    win.deleteLater()
+    qtbot.wait(50)
+
+
+@pytest.fixture
+def ranked_window(qtbot, window, demo_index, demo_queries):
+    """The window on the demo index with the first demo query ranked and shown."""
+    window.open_index(str(demo_index))
+    qtbot.waitUntil(lambda: window.index is not None or bool(window.messages.messages()),
+                    timeout=60_000)
+    assert window.index is not None, window.messages.messages()
+    with qtbot.waitSignal(window.query_ranked, timeout=60_000):
+        window.add_photos([demo_queries[0]])
+    assert window.current == demo_queries[0]
+    return window

@@ -1,0 +1,111 @@
+"""The curator's path through the main window, on the real demo gallery and a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from geomatch_app.core.paths import demo_dir
+
+
+def _decisions(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT status, candidate_path, rank, deleted FROM decisions "
+                           "ORDER BY id").fetchall()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_drop_files_and_folders_fills_queue(qtbot, window, tmp_path):
+    folder = demo_dir() / "images" / "opensfm_berlin_lund"
+    single = next((demo_dir() / "images").rglob("*.jpg"))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder)), QUrl.fromLocalFile(str(single))])
+    view = window.queue.viewport()
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view, drop)
+    expected = sorted(str(p.resolve()) for p in folder.glob("*.jpg"))
+    paths = window.queue.paths()
+    assert paths[:len(expected)] == expected
+    assert str(single.resolve()) in paths
+    assert len(paths) == len(set(paths))
+    assert all(window.queue.status(p) == "pending" for p in paths)
+    # thumbnails are made in the worker and arrive as icons
+    qtbot.waitUntil(lambda: not window.queue.topLevelItem(0).icon(0).isNull(), timeout=20_000)
+
+
+def test_query_fills_grid_then_decide_undo_redo(qtbot, ranked_window, tmp_path):
+    win = ranked_window
+    q = win.current
+    assert win.grid.count() == 8  # k from the settings
+    ranks = [win.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(win.grid.count())]
+    assert ranks == list(range(1, 9))
+    top = win.grid.candidate(1)
+    assert Path(top.path).is_file() and top.score >= win.grid.candidate(8).score
+
+    qtbot.keyClick(win, Qt.Key.Key_1)
+    assert win.pick == ("candidate", 1)
+    assert win.tabs.currentIndex() == 1  # side by side
+    qtbot.keyClick(win, Qt.Key.Key_Return)
+    db = tmp_path / "curation.sqlite"
+    assert _decisions(db) == [("confirmed", top.path, 1, 0)]
+    assert win.queue.status(q) == "confirmed"
+    assert any("confirmed" in win.history.item(i).text() for i in range(win.history.count()))
+
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert _decisions(db) == [("confirmed", top.path, 1, 1)]  # undone, never deleted
+    assert win.queue.status(q) == "pending"
+    qtbot.keyClick(win, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert _decisions(db) == [("confirmed", top.path, 1, 0)]
+    assert win.queue.status(q) == "confirmed"
+
+    qtbot.keyClick(win, Qt.Key.Key_X)
+    assert _decisions(db)[-1][0] == "rejected"
+    assert win.queue.status(q) == "rejected"
+
+
+def test_corrupt_image_shows_error_and_next_photo_works(qtbot, window, demo_index, demo_queries,
+                                                       tmp_path):
+    bad = tmp_path / "scan_0001.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 4)
+    window.open_index(str(demo_index))
+    qtbot.waitUntil(lambda: window.index is not None, timeout=60_000)
+    with qtbot.waitSignal(window.query_ranked, timeout=60_000) as blocker:
+        window.add_photos([str(bad), demo_queries[1]])
+    assert blocker.args == [demo_queries[1]]
+    qtbot.waitUntil(lambda: window.queue.status(str(bad)) == "error", timeout=20_000)
+    assert any(str(bad) in m for m in window.messages.messages())
+    assert window.messages.isVisible()  # non-modal panel, no dialog
+    assert QApplication.activeModalWidget() is None
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.current == demo_queries[1]
+    assert window.grid.count() == 8
+
+
+def test_missing_index_is_a_message_not_a_crash(qtbot, window, tmp_path):
+    window.open_index(str(tmp_path / "no-such-index"))
+    qtbot.waitUntil(lambda: bool(window.messages.messages()), timeout=20_000)
+    assert "no-such-index" in window.messages.messages()[0]
+    assert window.index is None
+
+
+def test_settings_persist_in_isolated_qsettings(qtbot, isolated_settings):
+    from geomatch_app.gui.settings import Settings
+
+    s = Settings.load()
+    assert s.k == Settings().k
+    s.curator, s.k, s.sigma_km = "Ann", 12, 0.3
+    s.save()
+    again = Settings.load()
+    assert (again.curator, again.k, again.sigma_km) == ("Ann", 12, 0.3)
+    assert list((isolated_settings / "qsettings").rglob("*.ini"))
