@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -84,40 +85,28 @@ def run_init_netvlad(args: argparse.Namespace) -> int:
     from geomatch_app.core.progress import terminal_progress
     from geomatch_app.data.gallery import load_photos
     from geomatch_app.models import get_model
+    from geomatch_app.models.checkpoint import save_model
     from geomatch_app.models.netvlad_init import init_netvlad, netvlad_head
 
     kwargs = {"clusters": args.clusters} if args.clusters != 64 else {}
     model = get_model(args.model, pretrained=not args.no_pretrained, **kwargs)
     netvlad_head(model)  # fail early, before reading photos
     model.to(torch.device(args.device))
-    photos = load_photos(args.src).photos[: args.max_images]
+    report = load_photos(args.src)
+    # location is irrelevant here: photos without GPS are as good for sampling descriptors
+    photos = list(dict.fromkeys([p.path for p in report.photos] + list(report.no_location)))
+    photos = photos[: args.max_images]
     if not photos:
         raise GeomatchError("no readable photos found", path=args.src,
                             hint="give a folder of photos or a manifest.csv")
-    summary = init_netvlad(model, [p.path for p in photos], n_descriptors=args.descriptors,
+    summary = init_netvlad(model, photos, n_descriptors=args.descriptors,
                            progress=terminal_progress("sampling"))
-    out = save_initialised(model, args.out)
+    card = (f"# {Path(args.out).name}\n\n{args.model} with its NetVLAD centroids and alpha "
+            f"initialised by k-means on {summary['descriptors']} local descriptors sampled from "
+            f"{len(photos)} photos of {args.src} (alpha = {summary['alpha']:.1f}). Not "
+            "fine-tuned.\n")
+    out = save_model(model, args.out, base_model=args.model, card=card,
+                     extra={"netvlad_init": {**summary, "source": str(args.src)}})
     print(f"initialised {args.model} from {summary['descriptors']} descriptors of "
           f"{len(photos)} photos (alpha={summary['alpha']:.1f}); saved to {out}")
     return 0
-
-
-def save_initialised(model, out_dir: str):
-    """Save through the training checkpoint format when available, else a plain safetensors dir."""
-    from pathlib import Path
-
-    try:
-        from geomatch_app.models import checkpoint
-    except ImportError:
-        checkpoint = None
-    save = getattr(checkpoint, "save_model", None) if checkpoint else None
-    if save is not None:
-        return save(model, out_dir)
-    from safetensors.torch import save_file
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
-              str(out / "model.safetensors"))
-    (out / "fingerprint.json").write_text(json.dumps(model.fingerprint(), indent=2))
-    return out
