@@ -10,6 +10,7 @@ from geomatch_app.geo.distance import destination, haversine_m
 from geomatch_app.geo.kde import (
     estimate_location,
     fit_density,
+    inverse_distance,
     region_contains,
     similarity_weights,
     with_distances,
@@ -33,6 +34,15 @@ def test_weights_are_s_to_the_m():
     assert w[2] == 0 and w.sum() == pytest.approx(1)
 
 
+def test_default_similarity_is_inverse_descriptor_distance():
+    # paper D: s = 1 / ||a - b||; for unit descriptors ||a - b|| = sqrt(2 - 2 cos)
+    np.testing.assert_allclose(inverse_distance(np.array([0.5, 0.875])), [1.0, 2.0])
+    far = at(0, 2000)
+    cands = [cand(1, 0.875, *LUND), cand(2, 0.5, *far)]
+    est = estimate_location(cands, sigma_km=0.05)  # weights 2^10 : 1
+    assert est.confidence == pytest.approx(1024 / 1025, abs=1e-4)
+
+
 def test_weights_uniform_when_no_positive_score():
     np.testing.assert_allclose(similarity_weights(np.array([-1.0, 0.0]), m=10), [0.5, 0.5])
 
@@ -42,7 +52,7 @@ def test_three_point_gallery_mode_is_midpoint_of_close_pair():
     # by symmetry the densest point is halfway between the pair
     a, b, far = at(90, 10), at(270, 10), at(0, 2000)
     est = estimate_location([cand(1, 0.9, *a), cand(2, 0.9, *b), cand(3, 0.7, *far)],
-                            sigma_km=0.05)
+                            sigma_km=0.05, similarity="score")
     assert haversine_m(est.lat, est.lon, *LUND) < 0.1
     # far photo weight (0.7/0.9)^10 = 0.0808 against 2 → confidence 2 / 2.0808
     assert est.confidence == pytest.approx(2 / (2 + (0.7 / 0.9) ** 10), abs=1e-3)
@@ -53,8 +63,8 @@ def test_higher_m_moves_mode_to_best_match():
     # m = 10 and scores 0.9 / 0.6 (weight ratio 57.7) the mode sits almost on the better photo
     a, b = at(90, 30), at(270, 30)
     cands = [cand(1, 0.9, *a), cand(2, 0.6, *b)]
-    flat = estimate_location(cands, sigma_km=0.05, m=0)
-    sharp = estimate_location(cands, sigma_km=0.05, m=10)
+    flat = estimate_location(cands, sigma_km=0.05, m=0, similarity="score")
+    sharp = estimate_location(cands, sigma_km=0.05, m=10, similarity="score")
     assert haversine_m(flat.lat, flat.lon, *LUND) < 0.5
     assert haversine_m(sharp.lat, sharp.lon, *a) < 2.0
 

@@ -1,0 +1,143 @@
+"""``geomatch eval --queries MANIFEST --index DIR [--index DIR2 ...]``: the papers' metrics.
+
+Recall@1/5/10/20 of the ranking, accuracy of the kernel-density location estimate at 1 / 25 /
+200 / 750 / 2500 km with the median error, and the geocell and top-1 baselines, for one or more
+indexes side by side. Writes JSON, a per-query CSV and an HTML report on request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from geomatch_app.core.progress import terminal_progress
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="Recall@N and geolocation accuracy of one or more indexes on a query set",
+        description="Scores the manifest's split=query rows against each index. A query is "
+        "correct at N when one of its top N lies within --threshold metres (when query and "
+        "gallery photo have coordinates) or has the same place_id.")
+    p.add_argument("--queries", required=True, help="manifest.csv with split=query rows")
+    p.add_argument("--index", required=True, action="append", metavar="DIR",
+                   help="index folder; repeat to compare several indexes/models")
+    p.add_argument("--json", metavar="OUT", help="write the metrics as JSON ('-' = stdout)")
+    p.add_argument("--csv", metavar="OUT", help="write one row per query (failures to inspect)")
+    p.add_argument("--report", metavar="OUT", help="write an HTML report (recall curve, error map)")
+    p.add_argument("--threshold", type=float, default=25.0,
+                   help="metres within which a retrieved photo counts as a match (default 25)")
+    p.add_argument("--sigma-km", type=float, default=None,
+                   help="kernel bandwidth of the location estimate in km (default 0.05)")
+    p.add_argument("-m", type=float, default=None, help="similarity exponent w = s^m (default 10)")
+    p.add_argument("-k", type=int, default=None,
+                   help="neighbours voting on the location (default 100)")
+    p.add_argument("--geocell-size", type=int, default=5,
+                   help="max gallery photos per geocell for the geocell baseline (default 5)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.geo.kde import DEFAULT_K, DEFAULT_M, DEFAULT_SIGMA_KM
+    from geomatch_app.training.evaluation import (
+        RECALL_NS,
+        check_ground_truth,
+        comparison_table,
+        evaluate,
+        write_csv,
+        write_report,
+    )
+
+    sigma = args.sigma_km or DEFAULT_SIGMA_KM
+    m = DEFAULT_M if args.m is None else args.m
+    k = args.k or DEFAULT_K
+    report = load_photos(args.queries, role="query")
+    for path, reason in report.skipped:
+        print(f"skipped query {path}: {reason}", file=sys.stderr)
+    queries, n_unlabelled = check_ground_truth(report.photos, args.queries)
+    if n_unlabelled:
+        print(f"{n_unlabelled} query photos have neither place_id nor lat/lon and are left out",
+              file=sys.stderr)
+
+    results = []
+    for index_dir in args.index:
+        model, qs, rankings, votes, centroid = _rank(
+            index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device)
+        label = Path(index_dir).name or str(index_dir)
+        results.append(evaluate(
+            qs, rankings, label=label, model=model, threshold_m=args.threshold, sigma_km=sigma,
+            m=m, k=k, geocell_votes=votes, geocell_centroid=centroid,
+            n_skipped=n_unlabelled + len(report.skipped) + len(queries) - len(qs),
+            progress=terminal_progress(f"scoring {label}")))
+
+    summaries = [r.summary() for r in results]
+    first = summaries[0]
+    gt = first["ground_truth"]
+    print(f"{first['n_queries']} queries; ground truth: {gt['by_distance']} by distance "
+          f"≤ {args.threshold:g} m (coordinates), {gt['by_place_id']} by place_id; "
+          f"location estimate: KDE σ = {sigma:g} km, m = {m:g}, k = {k}")
+    print(comparison_table(results))
+    if first["n_located"] == 0:
+        print("no query has coordinates: km accuracy is not available")
+
+    if args.json:
+        data = {**first, "runs": summaries}
+        text = json.dumps(data, indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(text + "\n")
+            print(f"metrics: {args.json}")
+    if args.csv:
+        print(f"per-query CSV: {write_csv(args.csv, results)}")
+    if args.report:
+        print(f"report: {write_report(args.report, results, title=str(args.queries))}")
+    return 0
+
+
+def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: str):
+    """Rankings plus geocell-baseline predictions for the queries that could be embedded."""
+    import numpy as np
+
+    from geomatch_app.geo.geocell import (
+        build_geocells,
+        cell_descriptors,
+        predict_by_centroid,
+        predict_by_members,
+    )
+    from geomatch_app.index import Index
+
+    idx = Index.open(index_dir, device=device)
+    errors: list[tuple[str, str]] = []
+    descs = idx.embed_paths([q.path for q in queries],
+                            progress=terminal_progress(f"embedding queries ({idx.model_name})"),
+                            errors=errors)
+    for path, reason in errors:
+        print(f"skipped query {path}: {reason}", file=sys.stderr)
+    ok = ~np.isnan(descs).any(axis=1)
+    queries = [q for q, good in zip(queries, ok, strict=True) if good]
+    descs = descs[ok]
+    rankings = idx.search(descs, k=k) if len(descs) else []
+
+    gallery = idx.photos
+    lat = np.array([np.nan if p.lat is None else p.lat for p in gallery])
+    lon = np.array([np.nan if p.lon is None else p.lon for p in gallery])
+    cells = build_geocells(lat, lon, max_photos=geocell_size)
+    if not cells:
+        return idx.model_name, queries, rankings, None, None
+    gallery_cell = {p.path: -1 for p in gallery}
+    for c in cells:
+        for i in c.members:
+            gallery_cell[gallery[int(i)].path] = c.id
+    votes = []
+    for cands in rankings:
+        cell = predict_by_members(cands, cells, gallery_cell, m=m)
+        votes.append(None if cell is None else (cell.lat, cell.lon))
+    cd = cell_descriptors(idx.descriptors(), cells)
+    centroid = [(cells[i].lat, cells[i].lon) for i in predict_by_centroid(descs, cd)]
+    return idx.model_name, queries, rankings, votes, centroid
