@@ -105,3 +105,12 @@ def test_alexnet_freeze_and_vgg_taps() -> None:
     with torch.no_grad():
         maps = haf.features(torch.randn(1, 3, 64, 64))
     assert [tuple(m.shape[1:]) for m in maps] == [(256, 16, 16), (512, 8, 8), (512, 4, 4)]
+
+
+def test_every_builtin_model_has_a_card() -> None:
+    from geomatch_app.core.paths import models_dir
+    from geomatch_app.models.registry import _REGISTRY, _ensure_loaded
+
+    _ensure_loaded()
+    missing = [n for n in _REGISTRY if not (models_dir() / f"{n}.md").is_file()]
+    assert not missing, f"model cards missing in models/: {missing}"
