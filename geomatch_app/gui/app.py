@@ -7,6 +7,7 @@ torch is imported only by the Worker, so the window appears at once.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -24,10 +25,25 @@ from geomatch_app.gui.worker import Worker
 log = logging.getLogger(__name__)
 
 
+def preload_llvm_users() -> None:
+    """Load triton's LLVM before Qt loads Mesa's.
+
+    With Mesa software OpenGL (llvmpipe: VMs, Xvfb, many laptops without GPU drivers) Qt loads
+    Mesa's libLLVM for the map view; importing torch later (torchvision.ops pulls in triton,
+    which bundles its own LLVM) then segfaults. Importing triton first (0.3 s, unlike torch's
+    5 s) avoids the clash and keeps the window fast to appear.
+    """
+    try:
+        importlib.import_module("triton")
+    except Exception:  # noqa: BLE001 - absent (CPU-only torch, macOS): nothing to preload
+        pass
+
+
 def ensure_app(argv: list[str] | None = None) -> QApplication:
     os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-gpu")
     app = QApplication.instance()
     if app is None:
+        preload_llvm_users()
         app = QApplication(argv or [sys.argv[0]])
         app.setOrganizationName(ORG)
         app.setApplicationName(APP)

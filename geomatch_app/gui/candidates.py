@@ -16,11 +16,16 @@ RANK_ROLE = Qt.ItemDataRole.UserRole
 def candidate_label(c: Candidate) -> str:
     dist = ""
     if c.distance_m is not None:
-        dist = f" · {c.distance_m / 1000:.1f} km" if c.distance_m >= 1000 else \
-            f" · {c.distance_m:.0f} m"
+        dist = f" · {format_distance(c.distance_m)}"
     elif c.lat is None:
         dist = " · no GPS"
     return f"{c.rank}  ({c.score:.2f}){dist}"
+
+
+def format_distance(m: float) -> str:
+    if m >= 100_000:
+        return f"{m / 1000:.0f} km"
+    return f"{m / 1000:.1f} km" if m >= 1000 else f"{m:.0f} m"
 
 
 def score_color(score: float) -> QColor:

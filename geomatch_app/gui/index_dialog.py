@@ -93,8 +93,10 @@ class IndexDialog(QDialog):
         self.settings.model = self.model.currentText()
         self.build_button.setEnabled(False)
         self.status.setText(f"Indexing {Path(src).name} with {self.settings.model}…")
+        # workers=0: no DataLoader processes forked from a threaded Qt process; decoding in
+        # the pool thread costs little next to the model.
         w = Worker(build_index, src, out, model_name=self.settings.model,
-                   device=self.settings.device, label="Building index")
+                   device=self.settings.device, workers=0, label="Building index")
         w.signals.progress.connect(self._on_progress)
         w.signals.result.connect(self._on_done)
         w.signals.error.connect(self._on_error)

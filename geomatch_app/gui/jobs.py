@@ -36,8 +36,9 @@ class JobsBar(QWidget):
 
     def start(self, worker: Worker) -> Worker:
         self.workers.append(worker)
+        # bound methods (not lambdas): Qt drops these connections if the bar is destroyed
         worker.signals.progress.connect(self._on_progress)
-        worker.signals.finished.connect(lambda w=worker: self._on_finished(w))
+        worker.signals.finished.connect(self._on_finished)
         self._refresh()
         return worker.start()
 
@@ -57,9 +58,9 @@ class JobsBar(QWidget):
     def _on_progress(self, done: int, total: int, msg: str) -> None:
         self._refresh()
 
-    def _on_finished(self, worker: Worker) -> None:
-        if worker in self.workers:
-            self.workers.remove(worker)
+    def _on_finished(self) -> None:
+        signals = self.sender()
+        self.workers = [w for w in self.workers if w.signals is not signals and not w.is_done()]
         self._refresh()
         if not self.workers:
             self.idle.emit()

@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         centre.addWidget(gridbox)
         centre.setSizes([520, 300])
 
-        self.map = MapWidget(online=self.settings.basemap == "online")
+        self.map = MapWidget(online=self.settings.basemap == "osm")
         self.map.marker_clicked.connect(self.select_candidate)
         self.map.map_clicked.connect(self.place_manual)
         self.map.loaded.connect(self._on_map_loaded)
@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         self.online_action = self._action(view, "&Online map tiles (OpenStreetMap)",
                                           self._toggle_online)
         self.online_action.setCheckable(True)
-        self.online_action.setChecked(self.settings.basemap == "online")
+        self.online_action.setChecked(self.settings.basemap == "osm")
 
         tools = mb.addMenu("&Tools")
         self.finetune_action = self._action(tools, "&Fine-tune…", self.open_finetune)
@@ -343,6 +343,7 @@ class MainWindow(QMainWindow):
         self._refresh_status(result.path)
         if result.path == self.current:
             self._show_result(result)
+            self._refresh_history()
         self.query_ranked.emit(result.path)
 
     # ------------------------------------------------------------------ showing a query
@@ -607,8 +608,8 @@ class MainWindow(QMainWindow):
         dlg = SettingsDialog(self.settings, self)
         if dlg.exec():
             self.settings.save()
-            self.map.set_online(self.settings.basemap == "online")
-            self.online_action.setChecked(self.settings.basemap == "online")
+            self.map.set_online(self.settings.basemap == "osm")
+            self.online_action.setChecked(self.settings.basemap == "osm")
             if self.current in self.results:
                 self._render_map(self.results[self.current])
 
@@ -631,8 +632,8 @@ class MainWindow(QMainWindow):
             dlg.show()
 
     def _toggle_online(self) -> None:
-        self.settings.basemap = "online" if self.online_action.isChecked() else "offline"
-        self.map.set_online(self.settings.basemap == "online")
+        self.settings.basemap = "osm" if self.online_action.isChecked() else "offline"
+        self.map.set_online(self.settings.basemap == "osm")
         if self.current in self.results:
             self._render_map(self.results[self.current])
 

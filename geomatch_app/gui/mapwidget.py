@@ -74,6 +74,13 @@ class MapWidget(QWebEngineView):
         self.html_path: Path | None = None
         self._pending_js: list[str] = []
 
+    def run_js(self, js: str, callback=None) -> None:
+        """Run JS in the page (tests and callers that need a value back use the callback)."""
+        if callback is None:
+            self._page.runJavaScript(js)
+        else:
+            self._page.runJavaScript(js, 0, callback)
+
     def set_online(self, online: bool) -> None:
         """Remote tiles only when the curator switched them on."""
         self._page.settings().setAttribute(

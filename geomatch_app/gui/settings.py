@@ -18,7 +18,7 @@ class Settings:
     sigma_km: float = 0.05 # KDE bandwidth of the location estimate
     curator: str = ""
     model: str = "effnetlite2-gem"
-    basemap: str = "offline"  # offline / online / none / a tile folder or .mbtiles path
+    basemap: str = "offline"  # offline / osm (online) / none / a tile folder or .mbtiles
     index_dir: str = ""
     db_path: str = ""
     heatmap: str = "magnitude"

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from geomatch_app.gui.settings import Settings
 
-BASEMAPS = ["offline", "online", "none"]
+BASEMAPS = ["offline", "osm", "none"]
 
 
 class SettingsDialog(QDialog):
@@ -40,9 +40,9 @@ class SettingsDialog(QDialog):
         self.basemap.setEditable(True)
         self.basemap.addItems(BASEMAPS)
         self.basemap.setCurrentText(settings.basemap)
-        self.basemap.setToolTip("offline: bundled world map (zoom 0–6); online: OpenStreetMap "
-                                "tiles; none: grid only; or the path of an .mbtiles file or a "
-                                "{z}/{x}/{y}.png tile folder")
+        self.basemap.setToolTip("offline: bundled world map (zoom 0–6); osm: online "
+                                "OpenStreetMap tiles; none: grid only; or the path of an "
+                                ".mbtiles file or a {z}/{x}/{y}.png tile folder")
         form = QFormLayout(self)
         form.addRow("Curator name", self.curator)
         form.addRow("Device", self.device)

@@ -59,7 +59,8 @@ def window(qtbot, tmp_path):
     from geomatch_app.gui.settings import Settings
 
     win = MainWindow(settings=Settings(k=8), db_path=str(tmp_path / "curation.sqlite"))
-    qtbot.addWidget(win)
+    # no qtbot.addWidget: the window is deleted here, before the QApplication, so its web
+    # page goes before the web profile (QtWebEngine warns otherwise)
     win.resize(1200, 800)
     win.show()
     yield win
@@ -67,6 +68,7 @@ def window(qtbot, tmp_path):
     from PySide6.QtCore import QThreadPool
 
     QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.wait(100)  # deliver the jobs' last queued signals while the widgets still exist
     # delete the web page before the QApplication goes (QtWebEngine warns otherwise)
     win.close()
     win.deleteLater()

@@ -1,0 +1,88 @@
+"""Screenshots for the README: the main window on a ranked demo query and the side-by-side view.
+
+``python -m geomatch_app.gui.screenshot OUT_DIR`` (scripts/screenshot runs it under Xvfb). Uses a
+throw-away curation database so the user's own decisions never show up in the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _wait(app, cond, timeout_s: float) -> bool:
+    from PySide6.QtCore import QEventLoop
+
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout_s:
+            return False
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    return True
+
+
+def _settle(app, seconds: float) -> None:
+    _wait(app, lambda: False, seconds)
+
+
+def take(out_dir: Path, size: tuple[int, int] = (1500, 900)) -> list[Path]:
+    import importlib
+
+    from geomatch_app.gui.app import ensure_app
+    from geomatch_app.gui.main_window import MainWindow
+    from geomatch_app.gui.settings import Settings
+
+    demo = importlib.import_module("geomatch_app.commands.gui")
+    app = ensure_app()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db = Path(tempfile.mkdtemp(prefix="geomatch-shot-")) / "demo.sqlite"
+    win = MainWindow(settings=Settings(k=12, curator="demo"), db_path=str(db))
+    win.resize(*size)
+    win.show()
+    index_dir = demo.ensure_demo_index(workers=0)
+    win.open_index(index_dir)
+    if not _wait(app, lambda: win.index is not None, 120):
+        raise RuntimeError(f"index did not open: {win.messages.messages()}")
+    queries = demo.demo_queries()
+    win.add_photos(queries)
+    first = queries[0]
+    if not _wait(app, lambda: first in win.results, 120):
+        raise RuntimeError(f"demo query was not ranked: {win.messages.messages()}")
+    _wait(app, lambda: all(q in win.results for q in queries), 120)
+    _wait(app, lambda: win.map.ready, 30)
+    _wait(app, lambda: not win.jobs.workers, 60)
+    _settle(app, 3.0)  # tiles and thumbnails
+    shots = []
+    path = out_dir / "main-window.png"
+    win.grab().save(str(path))
+    shots.append(path)
+
+    win.select_candidate(1)
+    _wait(app, lambda: not win.jobs.workers, 60)
+    _settle(app, 2.0)
+    path = out_dir / "side-by-side.png"
+    win.grab().save(str(path))
+    shots.append(path)
+    win.close()
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("out_dir", nargs="?", default="docs/screenshots")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    for shot in take(Path(args.out_dir)):
+        print(shot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
