@@ -43,6 +43,14 @@ def demo_index(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def opened_demo_index(demo_index):
+    """The demo index opened once with its model loaded (the model is the slow part)."""
+    from geomatch_app.gui.pipeline import open_index
+
+    return open_index(str(demo_index), "cpu")
+
+
+@pytest.fixture(scope="session")
 def demo_queries():
     from geomatch_app.commands.gui import demo_queries as queries
 
@@ -76,12 +84,9 @@ def window(qtbot, tmp_path):
 
 
 @pytest.fixture
-def ranked_window(qtbot, window, demo_index, demo_queries):
+def ranked_window(qtbot, window, opened_demo_index, demo_queries):
     """The window on the demo index with the first demo query ranked and shown."""
-    window.open_index(str(demo_index))
-    qtbot.waitUntil(lambda: window.index is not None or bool(window.messages.messages()),
-                    timeout=60_000)
-    assert window.index is not None, window.messages.messages()
+    window._on_index(opened_demo_index)  # what open_index's worker delivers
     with qtbot.waitSignal(window.query_ranked, timeout=60_000):
         window.add_photos([demo_queries[0]])
     assert window.current == demo_queries[0]
