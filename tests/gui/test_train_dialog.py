@@ -1,0 +1,125 @@
+"""The fine-tuning dialog on a real curation database: confirmed Nordland pairs train a tiny
+model in the background with live curves, the new model is listed, re-indexing works, and
+Cancel stops the job within a second."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+TINY = "tiny-gui-test-gem"
+
+
+def _register_tiny() -> str:
+    from geomatch_app.models import registry
+
+    if TINY not in registry._REGISTRY:
+        @registry.register_model(TINY, source="tests", backbone="3 convs", head="GeM")
+        def tiny(pretrained: bool = True):
+            import torch
+            from torch import nn
+
+            from geomatch_app.models.layers import GeM
+            from geomatch_app.models.place import HALF, PlaceModel, Preprocess
+
+            torch.manual_seed(0)
+            body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+                                 nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                 nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
+            return PlaceModel(body, GeM(), 32, Preprocess(32, HALF.mean, HALF.std))
+    return TINY
+
+
+@pytest.fixture
+def curated_store(tmp_path):
+    """A database with 30 Nordland summer gallery photos and 30 winter queries, each confirmed
+    on the summer photo of its place; 5 more winter photos wait in the queue."""
+    from geomatch_app.core.paths import shared_data_dir
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.store import Store
+
+    data = shared_data_dir()
+    if data is None or not (data / "nordland_seqslam").is_dir():
+        pytest.skip("../shared/data/nordland_seqslam is not present (real-data test)")
+    manifest = data / "nordland_seqslam" / "manifest.csv"
+    keep = [f"nordland_{n:05d}" for n in range(20000, 20350, 10)]
+    gallery = {p.place_id: p for p in load_photos(manifest, "gallery").photos
+               if p.place_id in keep}
+    queries = {p.place_id: p for p in load_photos(manifest, "query").photos
+               if p.place_id in keep}
+    store = Store(tmp_path / "curation.sqlite")
+    gid = store.add_gallery("nordland summer")
+    store.add_images(gid, [gallery[k] for k in keep], hash_files=False)
+    for k in keep[:30]:
+        qid = store.add_query(queries[k].path)
+        store.decide(qid, "confirmed", candidate_path=gallery[k].path, curator="test")
+    for k in keep[30:]:
+        store.add_query(queries[k].path)
+    return store
+
+
+def _config(dialog, name, **kw):
+    from geomatch_app.training.sources import MatchRules
+
+    cfg = dialog.make_config()
+    cfg.model = TINY
+    cfg.out_dir = str(cfg.out_dir).rsplit("/", 1)[0] + "/" + name
+    cfg.lr, cfg.batch_size, cfg.n_neg, cfg.neg_cache = 3e-3, 4, 5, 20
+    cfg.augment, cfg.device = False, "cpu"
+    cfg.train_rules = MatchRules(pos_frames=1, neg_frames=2)
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_dialog_trains_lists_and_reindexes(qtbot, curated_store):
+    import torch
+
+    from geomatch_app.gui.settings import Settings
+    from geomatch_app.gui.train_dialog import TrainDialog
+    from geomatch_app.models import list_models
+
+    torch.set_num_threads(1)
+    _register_tiny()
+    dlg = TrainDialog(None, Settings(), store=curated_store)
+    qtbot.addWidget(dlg)
+    assert "30 confirmed pairs" in dlg.data_label.text()
+    dlg.use_queue.setChecked(True)  # 5 open queries → MK-MMD targets
+    with qtbot.waitSignal(dlg.model_trained, timeout=120_000) as blocker:
+        dlg.start(_config(dlg, "gui-tuned", epochs=3, n_target=4))
+    assert blocker.args[0] == "gui-tuned"
+    assert "gui-tuned" in list_models()
+    assert len(dlg._steps) >= 6 and "mmd" in dlg._losses  # curves were fed live
+    assert len(dlg._val_steps) == 4  # before + after each of 3 epochs
+    xs, _ = dlg.recall_curves["R@1"].getData()
+    assert len(xs) == 4
+    assert "before" in dlg.summary.text() and "after" in dlg.summary.text()
+    assert dlg.use_button.isEnabled()
+    assert any(m.name == "gui-tuned" for m in curated_store.models())
+
+    with qtbot.waitSignal(dlg.index_built, timeout=60_000) as built:
+        dlg.use_and_reindex()
+    index = built.args[0]
+    assert index.model_name == "gui-tuned" and len(index) == 35
+    assert dlg.settings.model == "gui-tuned"
+
+
+def test_cancel_stops_training_within_a_second(qtbot, curated_store):
+    import torch
+
+    from geomatch_app.gui.settings import Settings
+    from geomatch_app.gui.train_dialog import TrainDialog
+
+    torch.set_num_threads(1)
+    _register_tiny()
+    dlg = TrainDialog(None, Settings(), store=curated_store)
+    qtbot.addWidget(dlg)
+    w = dlg.start(_config(dlg, "gui-cancelled", epochs=500))
+    qtbot.waitUntil(lambda: len(dlg._steps) >= 2, timeout=60_000)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(w.signals.cancelled, timeout=5_000):
+        dlg.cancel()
+    assert time.monotonic() - t0 < 1.0
+    assert "Cancelled" in dlg.status.text()
+    assert dlg.start_button.isEnabled()
