@@ -87,6 +87,8 @@ def run_gui(index_dir: str | None = None, db_path: str | None = None,
     win.show()
     if prepare is not None:
         prepare_then_open(win, prepare, prepare_title, photos or [])
-    elif photos:
+    elif index_dir is None:
+        win.reopen_last_index()
+    if prepare is None and photos:
         win.add_photos(photos)
     return app.exec()

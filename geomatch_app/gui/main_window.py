@@ -71,6 +71,14 @@ class MainWindow(QMainWindow):
         if index_dir:
             self.open_index(index_dir)
 
+    def reopen_last_index(self) -> bool:
+        """`geomatch gui` without --index: the index used last time, if it is still there."""
+        last = self.settings.index_dir
+        if last and (Path(last) / "index.faiss").is_file():
+            self.open_index(last)
+            return True
+        return False
+
     # ------------------------------------------------------------------ layout
     def _build_ui(self) -> None:
         self.queue = QueueWidget()
@@ -621,15 +629,16 @@ class MainWindow(QMainWindow):
         dlg.show()
 
     def open_finetune(self) -> None:
+        """Tools → Fine-tune…: the training helper's dialog, loaded only when asked for."""
         try:
             from geomatch_app.gui import train_dialog
         except ImportError as exc:
             self.messages.error(f"the fine-tuning dialog is not available ({exc})")
             return
-        dlg = train_dialog.open_dialog(self) if hasattr(train_dialog, "open_dialog") else \
-            train_dialog.TrainDialog(self)
-        if dlg is not None and hasattr(dlg, "show"):
-            dlg.show()
+        dlg = train_dialog.open_dialog(self)
+        if hasattr(dlg, "index_built"):
+            dlg.index_built.connect(self._on_index)  # queries re-rank with the new model
+        dlg.show()
 
     def _toggle_online(self) -> None:
         self.settings.basemap = "osm" if self.online_action.isChecked() else "offline"

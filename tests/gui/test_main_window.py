@@ -109,3 +109,50 @@ def test_settings_persist_in_isolated_qsettings(qtbot, isolated_settings):
     again = Settings.load()
     assert (again.curator, again.k, again.sigma_km) == ("Ann", 12, 0.3)
     assert list((isolated_settings / "qsettings").rglob("*.ini"))
+
+
+def test_side_by_side_heatmap_overlay_and_opacity(qtbot, ranked_window):
+    win = ranked_window
+    qtbot.keyClick(win, Qt.Key.Key_2)
+    assert win.pick == ("candidate", 2)
+    assert win.inspect.current_method() == "magnitude"
+    qtbot.waitUntil(lambda: not win.inspect.query_view.overlay.pixmap().isNull()
+                    and not win.inspect.cand_view.overlay.pixmap().isNull(), timeout=30_000)
+    qtbot.waitUntil(lambda: win.inspect.cand_view.has_image(), timeout=10_000)
+    # the overlay covers the photo exactly
+    assert (win.inspect.cand_view.overlay.pixmap().size()
+            == win.inspect.cand_view.photo.pixmap().size())
+    win.inspect.opacity.setValue(20)
+    assert abs(win.inspect.query_view.overlay.opacity() - 0.2) < 1e-6
+    assert win.inspect.select_method("none")
+    assert win.inspect.query_view.overlay.pixmap().isNull()
+
+
+def test_occlusion_runs_in_background_and_esc_cancels(qtbot, ranked_window):
+    win = ranked_window
+    qtbot.keyClick(win, Qt.Key.Key_1)
+    assert win.inspect.select_method("occlusion")
+    job = win._heat_job
+    assert job is not None and "occlusion" in job.label
+    qtbot.waitUntil(lambda: job.last_progress[1] > 0 or job.is_done(), timeout=60_000)
+    qtbot.keyClick(win, Qt.Key.Key_Escape)
+    qtbot.waitUntil(job.is_done, timeout=60_000)
+    assert job.state in ("cancelled", "done")
+    assert not win.messages.messages()
+
+
+def test_keyboard_works_with_focus_in_the_queue(qtbot, ranked_window, demo_queries):
+    win = ranked_window
+    win.add_photos(demo_queries[1:])
+    win.queue.setFocus()
+    qtbot.keyClick(win.queue, Qt.Key.Key_Right)
+    assert win.current == demo_queries[1]
+    qtbot.keyClick(win.queue, Qt.Key.Key_Left)
+    assert win.current == demo_queries[0]
+    qtbot.keyClick(win.queue, Qt.Key.Key_3)
+    assert win.pick == ("candidate", 3)
+    qtbot.keyClick(win.queue, Qt.Key.Key_S)
+    assert win.queue.status(demo_queries[0]) == "skipped"
+    qtbot.keyClick(win.queue, Qt.Key.Key_U)
+    assert win.queue.status(demo_queries[0]) == "unsure"
+    assert win.finetune_action.isEnabled()
