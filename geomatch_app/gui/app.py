@@ -83,7 +83,8 @@ def run_gui(index_dir: str | None = None, db_path: str | None = None,
             prepare: Callable[[Progress], str] | None = None,
             prepare_title: str = "Preparing…") -> int:
     app = ensure_app()
-    win = MainWindow(index_dir=None if prepare else index_dir, db_path=db_path)
+    win = MainWindow(index_dir=None if prepare else index_dir, db_path=db_path,
+                     remember_paths=prepare is None)
     win.show()
     if prepare is not None:
         prepare_then_open(win, prepare, prepare_title, photos or [])

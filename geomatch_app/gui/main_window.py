@@ -47,9 +47,12 @@ class MainWindow(QMainWindow):
     map_shown = Signal(str)  # the map page of a query finished loading
 
     def __init__(self, settings: Settings | None = None, index_dir: str | None = None,
-                 db_path: str | None = None) -> None:
+                 db_path: str | None = None, remember_paths: bool = True) -> None:
         super().__init__()
         self.settings = settings or Settings.load()
+        # the demo must not become the curator's default index and database
+        self._saved_paths = None if remember_paths else (self.settings.index_dir,
+                                                         self.settings.db_path)
         self.setWindowTitle("geomatch — where was this photo taken?")
         self.resize(1500, 900)
         self.index = None
@@ -648,6 +651,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.settings.opacity = self.inspect.opacity.value()
+        if self._saved_paths is not None:
+            self.settings.index_dir, self.settings.db_path = self._saved_paths
         self.settings.save()
         self.jobs.cancel_all()
         QThreadPool.globalInstance().waitForDone(3000)
