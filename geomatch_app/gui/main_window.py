@@ -250,10 +250,17 @@ class MainWindow(QMainWindow):
         self.index_label.setText(f"index: {index.folder.name} · {len(index)} photos · "
                                  f"model {index.model_name}")
         self._heat_cache.clear()
-        self.inspect.set_methods(pipeline.heatmap_methods(index.model), self.settings.heatmap)
+        if getattr(index, "_model", None) is not None:
+            self._set_heatmap_methods(pipeline.heatmap_methods(index.model))
+        else:  # loading a model takes seconds: never on the GUI thread
+            self.run_job(lambda: pipeline.heatmap_methods(index.model), pass_progress=False,
+                         label="Loading model", on_result=self._set_heatmap_methods)
         self.results.clear()
         self._rank_queue = [p for p in self.queue.paths() if self.queue.status(p) != "error"]
         self._schedule_rank()
+
+    def _set_heatmap_methods(self, methods: list[str]) -> None:
+        self.inspect.set_methods(methods, self.settings.heatmap)
 
     def _on_index_error(self, exc: BaseException) -> None:
         self.index_label.setText("no index")
