@@ -145,12 +145,16 @@ def freeze_lower(model: torch.nn.Module, freeze_below: int | None) -> int:
 
 
 def _cancel_hooks(model: torch.nn.Module, progress: Progress) -> list:
-    """Check for cancel before every backbone block: a big batch on a slow CPU stops within
-    one block's compute instead of one whole step."""
-    def hook(_mod, _inp):
+    """Check for cancel before every backbone block, forward and backward: a big batch on a
+    slow CPU stops within one block's compute instead of one whole step (< 1 s)."""
+    def hook(_mod, _arg):
         progress.check()
 
-    return [b.register_forward_pre_hook(hook) for _, b in backbone_blocks(model)]
+    blocks = [b for _, b in backbone_blocks(model)]
+    hooks = [b.register_forward_pre_hook(hook) for b in blocks]
+    hooks += [b.register_full_backward_pre_hook(hook) for b in blocks
+              if any(p.requires_grad for p in b.parameters())]
+    return hooks
 
 
 def _seed_all(seed: int) -> None:
