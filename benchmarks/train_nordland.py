@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--freeze-below", type=int, default=None)
     ap.add_argument("--val-max-queries", type=int, default=300)
+    ap.add_argument("--augment", action="store_true",
+                    help="random crops/jitter/erasing (hurt on these 64×32 frames in our runs)")
+    ap.add_argument("--neg-cache", type=int, default=1000)
+    ap.add_argument("--refresh-every", type=int, default=None,
+                    help="queries between mining refreshes (default: once per epoch)")
     ap.add_argument("--target", action="store_true",
                     help="MK-MMD towards the winter images of the training places")
     ap.add_argument("--device", default="auto")
@@ -54,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         model="effnetlite2-gem", out_dir=args.out, epochs=args.epochs,
         queries_per_epoch=args.queries_per_epoch, batch_size=args.batch_size, lr=args.lr,
         image_size=args.image_size, freeze_below=args.freeze_below,
-        refresh_every=args.queries_per_epoch, val_max_queries=args.val_max_queries,
+        refresh_every=args.refresh_every or args.queries_per_epoch,
+        neg_cache=args.neg_cache, augment=args.augment, val_max_queries=args.val_max_queries,
         train_rules=train_rules, device=args.device, seed=args.seed,
         notes="Benchmark benchmarks/train_nordland.py: Nordland summer (gallery) → winter "
               "(query), 64×32 px frames; recall counts the same frame as correct (strict).")

@@ -264,7 +264,10 @@ def from_store(store, gallery: list[Photo] | None = None, rules: MatchRules | No
             lat, lon = conf.lat, conf.lon
         if lat is None and not place:
             continue
-        queries.append(Photo(q.path, lat, lon, d.heading, place, "query", "query"))
+        # Located queries are matched (and split into blocks) by position; the place id only
+        # stands in when the confirmed photo has no coordinates.
+        queries.append(Photo(q.path, lat, lon, d.heading, "" if lat is not None else place,
+                             "query", "query"))
     if not queries:
         raise GeomatchError("the curation database has no confirmed pairs with a location",
                             getattr(store, "path", None),

@@ -73,3 +73,30 @@ def test_target_paths_of_old_photos(shared_data):
     paths = target_paths(shared_data / "old_photos" / "manifest.csv")
     assert len(paths) == 40
     assert target_paths(None) == []
+
+
+def test_from_store_uses_confirmed_candidates_and_map_points(tmp_path):
+    from geomatch_app.store import Store
+    from geomatch_app.training.sources import from_store
+
+    store = Store(tmp_path / "c.sqlite")
+    gid = store.add_gallery("street")
+    # ten gallery photos 50 m apart along a meridian, each its own place
+    gallery = [Photo(f"/g/{i}.jpg", 45.0 + i * 0.00045, 7.0, place_id=f"s_{i}")
+               for i in range(10)]
+    store.add_images(gid, gallery, hash_files=False)
+    for i in range(8):
+        qid = store.add_query(f"/q/{i}.jpg", sha256="")
+        if i == 3:  # a free map point 5 m north of gallery photo 3
+            store.decide(qid, "confirmed", lat=45.0 + 3 * 0.00045 + 0.000045, lon=7.0)
+        else:
+            store.decide(qid, "confirmed", candidate_path=f"/g/{i}.jpg")
+    store.decide(store.add_query("/q/rejected.jpg", sha256=""), "rejected")
+    data = from_store(store, rules=MatchRules(pos_m=10, neg_m=25), val_fraction=0.25)
+    assert len(data.train) + len(data.val) == 8
+    for split in (data.train, data.val):
+        for q, pos in zip(split.queries, split.positives, strict=True):
+            n = q.path.split("/")[-1].split(".")[0]
+            assert [split.gallery[i].path for i in pos] == [f"/g/{n}.jpg"]
+    assert sorted(q.path for q in data.val.queries) == ["/q/6.jpg", "/q/7.jpg"]  # northmost
+    assert "/q/rejected.jpg" not in {q.path for q in data.train.queries + data.val.queries}
