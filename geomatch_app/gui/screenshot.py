@@ -17,14 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def _wait(app, cond, timeout_s: float) -> bool:
-    from PySide6.QtCore import QEventLoop
+    from PySide6.QtTest import QTest
 
     t0 = time.monotonic()
     while not cond():
         if time.monotonic() - t0 > timeout_s:
             return False
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        time.sleep(0.01)
+        QTest.qWait(50)
     return True
 
 
