@@ -64,6 +64,11 @@ def add_parser(sub) -> None:
                    help="numbered place ids within this many steps are positives")
     p.add_argument("--neg-frames", type=int, default=0,
                    help="numbered place ids within this many steps are never negatives")
+    p.add_argument("--eval-m", type=float, default=25.0,
+                   help="validation: a retrieved photo within this distance is correct "
+                   "(paper C trains with 5 m positives, tests at 25 m)")
+    p.add_argument("--eval-frames", type=int, default=0,
+                   help="validation: numbered place ids within this many steps are correct")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of places held out for validation")
     p.add_argument("--max-train-queries", type=int, default=None)
@@ -147,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         freeze_below=args.freeze_below, image_size=args.image_size,
         augment=not args.no_augment, flip=args.flip, center_crop=args.center_crop,
         cache_chunk=args.cache_chunk, device=args.device, seed=args.seed,
-        train_rules=rules, eval_rules=sources.MatchRules(pos_m=args.pos_m), resume=args.resume)
+        train_rules=rules, resume=args.resume,
+        eval_rules=sources.MatchRules(pos_m=args.eval_m, pos_frames=args.eval_frames))
     printer = EventPrinter()
     progress = Progress(report=printer.bar)
     res = train(data, cfg, target=target, progress=progress, on_event=printer)
