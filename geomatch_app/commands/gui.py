@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import importlib
 import os
 import sys
@@ -79,13 +80,15 @@ def demo_index_is_current(index_dir: Path | None = None) -> bool:
     return True
 
 
-def ensure_demo_index(progress: Progress | None = None) -> str:
-    """Build (or update) the demo index when missing or stale; returns its folder."""
+def ensure_demo_index(progress: Progress | None = None, workers: int | None = None) -> str:
+    """Build (or update) the demo index when missing or stale; returns its folder.
+
+    The GUI passes ``workers=0`` (no decoding processes forked from a threaded Qt process)."""
     index_dir = demo_index_dir()
     if not demo_index_is_current(index_dir):
         from geomatch_app.index import build_index
 
-        build_index(demo_manifest(), index_dir, progress=progress)
+        build_index(demo_manifest(), index_dir, progress=progress, workers=workers)
     return str(index_dir)
 
 
@@ -125,7 +128,8 @@ def run_demo(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return print_demo(args.k)
     app = importlib.import_module("geomatch_app.gui.app")
-    return app.run_gui(db_path=db, photos=demo_queries(), prepare=ensure_demo_index,
+    prepare = functools.partial(ensure_demo_index, workers=0)
+    return app.run_gui(db_path=db, photos=demo_queries(), prepare=prepare,
                        prepare_title="Preparing the demo gallery (first run only)…")
 
 
