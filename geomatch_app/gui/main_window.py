@@ -277,6 +277,31 @@ class MainWindow(QMainWindow):
         for p in self.queue.paths():
             self._refresh_status(p)
         self._refresh_history()
+        self._refresh_undo_labels()
+        self._restore_queue()
+
+    def _restore_queue(self) -> None:
+        """Photos registered in the database come back into the queue (work is never lost
+        between sessions); files that moved away are skipped."""
+        try:
+            paths = [q.path for q in self.store.queries() if Path(q.path).is_file()]
+        except Exception as exc:  # noqa: BLE001 - an unreadable database is reported
+            self.messages.error(exc)
+            return
+        if paths:
+            self.add_photos(paths)
+
+    def _refresh_undo_labels(self) -> None:
+        undo = redo = None
+        if self.store is not None:
+            try:
+                undo, redo = self.store.undo_description(), self.store.redo_description()
+            except Exception:  # noqa: BLE001 - labels only
+                pass
+        self.undo_action.setText(f"&Undo: {undo}" if undo else "&Undo")
+        self.undo_action.setEnabled(bool(undo))
+        self.redo_action.setText(f"&Redo: {redo}" if redo else "&Redo")
+        self.redo_action.setEnabled(bool(redo))
 
     # ------------------------------------------------------------------ photos
     def add_photos(self, paths: list[str]) -> list[str]:
@@ -359,6 +384,7 @@ class MainWindow(QMainWindow):
         if result.store_error:
             self.messages.error(result.store_error)
         self._refresh_status(result.path)
+        self._refresh_undo_labels()
         if result.path == self.current:
             self._show_result(result)
             self._refresh_history()
@@ -601,6 +627,7 @@ class MainWindow(QMainWindow):
 
     def _after_change(self, path: str) -> None:
         self._refresh_status(path)
+        self._refresh_undo_labels()
         if path == self.current:
             self._refresh_history()
             if path in self.results:

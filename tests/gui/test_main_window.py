@@ -156,3 +156,26 @@ def test_keyboard_works_with_focus_in_the_queue(qtbot, ranked_window, demo_queri
     qtbot.keyClick(win.queue, Qt.Key.Key_U)
     assert win.queue.status(demo_queries[0]) == "unsure"
     assert win.finetune_action.isEnabled()
+
+
+def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tmp_path):
+    from geomatch_app.gui.main_window import MainWindow
+    from geomatch_app.gui.settings import Settings
+
+    win = ranked_window
+    q = win.current
+    qtbot.keyClick(win, Qt.Key.Key_1)
+    qtbot.keyClick(win, Qt.Key.Key_Return)
+    assert win.undo_action.isEnabled() and "confirmed" in win.undo_action.text()
+    again = MainWindow(settings=Settings(k=8), db_path=str(tmp_path / "curation.sqlite"))
+    try:
+        assert again.queue.paths() == [q]
+        assert again.queue.status(q) == "confirmed"
+        assert any("confirmed" in again.history.item(i).text()
+                   for i in range(again.history.count()))
+    finally:
+        again.jobs.cancel_all()
+        qtbot.waitUntil(lambda: not again.jobs.workers, timeout=20_000)
+        again.close()
+        again.deleteLater()
+        qtbot.wait(50)
