@@ -1,4 +1,4 @@
-"""``geomatch query PHOTO --index DIR``: rank the gallery for one photo, with a location estimate."""
+"""``geomatch query PHOTO --index DIR``: rank the gallery for one photo, estimate its location."""
 
 from __future__ import annotations
 
