@@ -38,10 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _estimate(cands, sigma_km):
-    try:
-        from geomatch_app.geo.kde import estimate_location
-    except ImportError:  # the KDE lands with the location-estimate issue
-        return None
+    from geomatch_app.geo.kde import estimate_location
+
     kw = {} if sigma_km is None else {"sigma_km": sigma_km}
     return estimate_location(cands, **kw)
 
