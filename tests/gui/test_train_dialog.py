@@ -8,28 +8,6 @@ import time
 
 import pytest
 
-TINY = "tiny-gui-test-gem"
-
-
-def _register_tiny() -> str:
-    from geomatch_app.models import registry
-
-    if TINY not in registry._REGISTRY:
-        @registry.register_model(TINY, source="tests", backbone="3 convs", head="GeM")
-        def tiny(pretrained: bool = True):
-            import torch
-            from torch import nn
-
-            from geomatch_app.models.layers import GeM
-            from geomatch_app.models.place import HALF, PlaceModel, Preprocess
-
-            torch.manual_seed(0)
-            body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-                                 nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-                                 nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
-            return PlaceModel(body, GeM(), 32, Preprocess(32, HALF.mean, HALF.std))
-    return TINY
-
 
 @pytest.fixture
 def curated_store(tmp_path):
@@ -59,11 +37,11 @@ def curated_store(tmp_path):
     return store
 
 
-def _config(dialog, name, **kw):
+def _config(dialog, model, name, **kw):
     from geomatch_app.training.sources import MatchRules
 
     cfg = dialog.make_config()
-    cfg.model = TINY
+    cfg.model = model
     cfg.out_dir = str(cfg.out_dir).rsplit("/", 1)[0] + "/" + name
     cfg.lr, cfg.batch_size, cfg.n_neg, cfg.neg_cache = 3e-3, 4, 5, 20
     cfg.augment, cfg.device = False, "cpu"
@@ -73,7 +51,7 @@ def _config(dialog, name, **kw):
     return cfg
 
 
-def test_dialog_trains_lists_and_reindexes(qtbot, curated_store):
+def test_dialog_trains_lists_and_reindexes(qtbot, curated_store, tiny_model_name):
     import torch
 
     from geomatch_app.gui.settings import Settings
@@ -81,13 +59,12 @@ def test_dialog_trains_lists_and_reindexes(qtbot, curated_store):
     from geomatch_app.models import list_models
 
     torch.set_num_threads(1)
-    _register_tiny()
     dlg = TrainDialog(None, Settings(), store=curated_store)
     qtbot.addWidget(dlg)
     assert "30 confirmed pairs" in dlg.data_label.text()
     dlg.use_queue.setChecked(True)  # 5 open queries → MK-MMD targets
     with qtbot.waitSignal(dlg.model_trained, timeout=120_000) as blocker:
-        dlg.start(_config(dlg, "gui-tuned", epochs=3, n_target=4))
+        dlg.start(_config(dlg, tiny_model_name, "gui-tuned", epochs=3, n_target=4))
     assert blocker.args[0] == "gui-tuned"
     assert "gui-tuned" in list_models()
     assert len(dlg._steps) >= 6 and "mmd" in dlg._losses  # curves were fed live
@@ -105,17 +82,16 @@ def test_dialog_trains_lists_and_reindexes(qtbot, curated_store):
     assert dlg.settings.model == "gui-tuned"
 
 
-def test_cancel_stops_training_within_a_second(qtbot, curated_store):
+def test_cancel_stops_training_within_a_second(qtbot, curated_store, tiny_model_name):
     import torch
 
     from geomatch_app.gui.settings import Settings
     from geomatch_app.gui.train_dialog import TrainDialog
 
     torch.set_num_threads(1)
-    _register_tiny()
     dlg = TrainDialog(None, Settings(), store=curated_store)
     qtbot.addWidget(dlg)
-    w = dlg.start(_config(dlg, "gui-cancelled", epochs=500))
+    w = dlg.start(_config(dlg, tiny_model_name, "gui-cancelled", epochs=500))
     qtbot.waitUntil(lambda: len(dlg._steps) >= 2, timeout=60_000)
     t0 = time.monotonic()
     with qtbot.waitSignal(w.signals.cancelled, timeout=5_000):
