@@ -36,6 +36,9 @@ def main() -> None:
     model = get_model("effnetlite2-gem").eval()
     timed(model, paths[:8], batch_size=8, workers=0)  # warm-up: first calls are slow
     configs = {"baseline batch=1 workers=0": dict(batch_size=1, workers=0),
+               "batch=2 workers=0": dict(batch_size=2, workers=0),
+               "batch=4 workers=0 (default on CPU)": dict(batch_size=4, workers=0),
+               "batch=4 workers=1": dict(batch_size=4, workers=1),
                "batch=16 workers=0": dict(batch_size=16, workers=0),
                "batch=16 workers=1": dict(batch_size=16, workers=1),
                "batch=16 workers=2": dict(batch_size=16, workers=2)}
@@ -45,7 +48,7 @@ def main() -> None:
         s = timed(model, paths, **kw)
         base = base or s
         results[name] = {"ms_per_image": 1000 * s, "speedup_vs_baseline": base / s}
-        print(f"{name:28s} {1000 * s:7.1f} ms/img  x{base / s:.2f}")
+        print(f"{name:36s} {1000 * s:7.1f} ms/img  x{base / s:.2f}")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "index_speed.json").write_text(json.dumps(results, indent=1))

@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--index", required=True, help="index folder to create or update")
     p.add_argument("--model", default="effnetlite2-gem", help="model name (see `geomatch models`)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per batch (default: 4 on CPU, 32 on CUDA)")
     p.add_argument("--workers", type=int, default=None, help="image decoding workers")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
     p.set_defaults(func=run)

@@ -65,12 +65,22 @@ def _collate(items):
     return idx, x, [it[2] for it in items]
 
 
-def default_workers() -> int:
-    # On a 2-core machine one decoding worker overlaps I/O with the model without starving it.
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+def default_workers(dev: torch.device) -> int:
+    """Decoding processes. On a small CPU they steal cores from the model: measured on the
+    2-core CI machine, one worker made indexing 1.5–2× slower (benchmarks/index_speed.py)."""
+    cores = os.cpu_count() or 1
+    if dev.type == "cpu" and cores <= 4:
+        return 0
+    return min(4, cores - 1)
 
 
-def embed_paths(model, paths: Sequence[str], *, device: str = "auto", batch_size: int = 16,
+def default_batch_size(dev: torch.device) -> int:
+    """Small batches are fastest on a CPU (cache-bound); a GPU wants large ones."""
+    return 32 if dev.type == "cuda" else 4
+
+
+def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
+                batch_size: int | None = None,
                 workers: int | None = None, progress: Progress | None = None,
                 errors: list[tuple[str, str]] | None = None) -> np.ndarray:
     """Descriptors (N, D) float32 for ``paths``; rows of unreadable images are NaN and the
@@ -81,7 +91,8 @@ def embed_paths(model, paths: Sequence[str], *, device: str = "auto", batch_size
     out = np.full((len(paths), model.dim), np.nan, dtype=np.float32)
     if not paths:
         return out
-    workers = default_workers() if workers is None else workers
+    workers = default_workers(dev) if workers is None else workers
+    batch_size = batch_size or default_batch_size(dev)
     loader = DataLoader(ImageFiles(paths, model.preprocess), batch_size=batch_size,
                         num_workers=workers if len(paths) > batch_size else 0,
                         collate_fn=_collate, pin_memory=dev.type == "cuda")

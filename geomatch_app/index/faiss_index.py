@@ -169,7 +169,8 @@ def load_model_for(fingerprint: dict, where: Path | str = ""):
 
 # -- building -------------------------------------------------------------------------------
 def build_index(source, index_dir: str | Path, model_name: str = "effnetlite2-gem",
-                device: str = "auto", progress: Progress | None = None, batch_size: int = 16,
+                device: str = "auto", progress: Progress | None = None,
+                batch_size: int | None = None,
                 rebuild: bool = False, report: ImportReport | None = None,
                 workers: int | None = None) -> Index:
     """Index ``source`` (folder, manifest or list of Photo) into ``index_dir``.
