@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QProgressDialog
 
 from geomatch_app.core.progress import Progress
-from geomatch_app.gui import pyside_fix
 from geomatch_app.gui.main_window import MainWindow
 from geomatch_app.gui.settings import APP, ORG
 from geomatch_app.gui.worker import Worker
@@ -49,7 +48,6 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
         app.setOrganizationName(ORG)
         app.setApplicationName(APP)
         app.setApplicationDisplayName("geomatch")
-    pyside_fix.install(app)
     return app  # type: ignore[return-value]
 
 

@@ -16,15 +16,6 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
-def none_refcount_guard(qapp):
-    """PySide6 6.12 on Python 3.11 leaks references to None (see gui.pyside_fix)."""
-    from geomatch_app.gui import pyside_fix
-
-    pyside_fix.install(qapp)
-    yield
-
-
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):
     """Each test gets its own settings file and GEOMATCH_HOME, never the user's."""
