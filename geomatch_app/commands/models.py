@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def describe_models() -> list[dict]:
         info = model_info(name)
         try:
             # On the meta device nothing is allocated: counting is instant even for VGG16.
-            with torch.device("meta"):
+            # Fine-tuned models copy their weights onto it as a no-op, which torch warns about.
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
                 model = get_model(name, pretrained=False)
         except Exception:  # noqa: BLE001 - e.g. a fine-tuned model that must read its file
             model = get_model(name, pretrained=False)
