@@ -13,7 +13,7 @@ os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu"
 
 import PySide6.QtWebEngineWidgets  # noqa: E402,F401 - must precede the QApplication
 import pytest  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +91,36 @@ def ranked_window(qtbot, window, opened_demo_index, demo_queries):
         window.add_photos([demo_queries[0]])
     assert window.current == demo_queries[0]
     return window
+
+
+class StallMeter:
+    """Measures the GUI thread's responsiveness: a 10 ms timer records the gaps between its
+    ticks; a gap much longer than 10 ms means the event loop was blocked that long."""
+
+    def __init__(self) -> None:
+        self.gaps: list[int] = []
+        self._clock = QElapsedTimer()
+        self._timer = QTimer()
+        self._timer.setInterval(10)
+        self._timer.timeout.connect(self._tick)
+        self._last = 0
+
+    def _tick(self) -> None:
+        now = self._clock.elapsed()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._clock.start()
+        self._last = self._clock.elapsed()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+
+@pytest.fixture
+def stall_meter():
+    meter = StallMeter()
+    yield meter
+    meter.stop()

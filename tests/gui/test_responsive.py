@@ -4,7 +4,6 @@ free (timer gaps < 100 ms), reports progress, and ends with the index opened in 
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QElapsedTimer, QTimer
 
 from geomatch_app.core.paths import shared_data_dir
 
@@ -19,7 +18,7 @@ def small_gallery():
 
 
 def test_indexing_from_dialog_never_stalls_event_loop(qtbot, window, small_gallery, tmp_path,
-                                                      opened_demo_index):
+                                                      opened_demo_index, stall_meter):
     # opened_demo_index: torch and the model code are imported already; importing torch itself
     # (dlopen under the GIL) is a one-off start-up cost this test does not measure.
     from geomatch_app.gui.index_dialog import IndexDialog
@@ -29,28 +28,16 @@ def test_indexing_from_dialog_never_stalls_event_loop(qtbot, window, small_galle
     dlg.source.setText(str(small_gallery))
     dlg.out.setText(str(tmp_path / "fordham-index"))
     dlg.model.setCurrentText("effnetlite2-gem")
-    gaps: list[int] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
     steps: list[tuple[int, int]] = []
-    timer.start()
+    stall_meter.start()
     worker = dlg.start()
     assert worker is not None
     worker.signals.progress.connect(lambda d, t, m: steps.append((d, t)))
     assert window.jobs.current() is worker  # shown in the status bar with Cancel
     qtbot.waitUntil(worker.is_done, timeout=180_000)
     qtbot.waitUntil(lambda: window.index is not None, timeout=10_000)
-    timer.stop()
+    stall_meter.stop()
+    gaps = stall_meter.gaps
     assert worker.state == "done", dlg.status.text()
     assert len(window.index) == 17
     assert steps and steps[-1][0] == steps[-1][1] == 17
