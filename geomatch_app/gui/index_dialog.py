@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from geomatch_app.core.paths import user_data_dir
+from geomatch_app.gui.jobs import start_for
 from geomatch_app.gui.messages import describe
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
@@ -102,8 +103,7 @@ class IndexDialog(QDialog):
         w.signals.error.connect(self._on_error)
         w.signals.cancelled.connect(self._on_cancelled)
         self.worker = w
-        jobs = getattr(self.parent(), "jobs", None)
-        return jobs.start(w) if jobs is not None else w.start()
+        return start_for(self, w)
 
     def cancel(self) -> None:
         if self.worker is not None and not self.worker.is_done():

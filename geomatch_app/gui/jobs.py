@@ -81,3 +81,10 @@ class JobsBar(QWidget):
             self.bar.setValue(min(done, total))
         else:
             self.bar.setRange(0, 0)  # busy indicator until the first step
+
+
+def start_for(widget, worker: Worker) -> Worker:
+    """Start ``worker`` for a dialog: in its parent window's jobs bar when it has one (so the
+    job shows progress and Cancel in the status bar), otherwise on its own."""
+    jobs = getattr(widget.parent(), "jobs", None)
+    return jobs.start(worker) if jobs is not None else worker.start()

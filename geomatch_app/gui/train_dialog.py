@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from geomatch_app.core.paths import user_data_dir
+from geomatch_app.gui.jobs import start_for
 from geomatch_app.gui.messages import describe
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
@@ -282,8 +283,7 @@ class TrainDialog(QDialog):
         w.signals.error.connect(self._on_error)
         w.signals.cancelled.connect(self._on_cancelled)
         self.worker = w
-        jobs = getattr(self.parent(), "jobs", None)
-        return jobs.start(w) if jobs is not None else w.start()
+        return start_for(self, w)
 
     def cancel(self) -> None:
         if self.worker is not None and not self.worker.is_done():
@@ -380,8 +380,7 @@ class TrainDialog(QDialog):
         w.signals.cancelled.connect(self._on_cancelled)
         self.worker = w
         self.cancel_button.setText("Cancel")
-        jobs = getattr(self.parent(), "jobs", None)
-        return jobs.start(w) if jobs is not None else w.start()
+        return start_for(self, w)
 
     def _on_index(self, index) -> None:
         self._finish()
