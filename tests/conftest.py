@@ -67,3 +67,15 @@ def tiny_model_name():
 
     yield _register_tiny()
     registry._REGISTRY.pop(TINY, None)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (restored afterwards): small tensors are faster so and
+    results do not depend on the machine's core count."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,12 +20,7 @@ from geomatch_app.training.trainer import TrainConfig, train
 RULES = MatchRules(pos_frames=1, neg_frames=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(nordland_photos):
