@@ -200,11 +200,9 @@ def build_index(source, index_dir: str | Path, model_name: str = "effnetlite2-ge
     old: Index | None = None
     if not rebuild and (index_dir / FINGERPRINT_FILE).exists():
         old = Index.open(index_dir, device=device, model_name=model_name)
+    # old.model checks that the weights still match the index (IndexMismatchError otherwise)
     model = old.model if old is not None else get_model(model_name).eval()
     fingerprint = model.fingerprint()
-    if old is not None and old.fingerprint.get("weight_hash") != fingerprint["weight_hash"]:
-        raise IndexMismatchError("index was built with other weights of this model", index_dir,
-                                 "use --rebuild or another --index folder")
 
     reuse: dict[str, tuple[tuple, int]] = {}
     if old is not None:
