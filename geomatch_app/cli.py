@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from geomatch_app import __version__
 from geomatch_app.core.errors import GeomatchError
+from geomatch_app.core.logs import setup_logging
 from geomatch_app.core.progress import Cancelled
 
 # module name → the subcommands it provides (used for a clear message if a module is absent)
@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "export": ["export"],
     "db": ["db"],
     "gui": ["gui", "demo"],
+    "doctor": ["doctor"],
 }
 
 
@@ -64,8 +65,8 @@ def _unavailable(name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # the terminal, and the log file users attach to bug reports (core/logs.py)
+    setup_logging(args.verbose, command=sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

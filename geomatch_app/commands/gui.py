@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from geomatch_app.commands.doctor import qt_problem
 from geomatch_app.core.paths import demo_manifest, user_data_dir
 from geomatch_app.core.progress import Progress, terminal_progress
 
@@ -115,6 +116,9 @@ def run_gui(args: argparse.Namespace) -> int:
         print("geomatch gui: no display found (DISPLAY / WAYLAND_DISPLAY unset); run it on a "
               "desktop, or use `geomatch query` in the terminal", file=sys.stderr)
         return 2
+    if problem := qt_problem():  # Qt would abort the process with a plugin name instead
+        print(problem, file=sys.stderr)
+        return 3
     app = importlib.import_module("geomatch_app.gui.app")
     photos = _expand(args.photos)
     return app.run_gui(index_dir=args.index, db_path=args.db, photos=photos)
@@ -127,6 +131,9 @@ def run_demo(args: argparse.Namespace) -> int:
             print("geomatch demo: no display available, printing the suggestions instead",
                   file=sys.stderr)
         return print_demo(args.k)
+    if problem := qt_problem():
+        print(problem, file=sys.stderr)
+        return 3
     app = importlib.import_module("geomatch_app.gui.app")
     prepare = functools.partial(ensure_demo_index, workers=0)
     return app.run_gui(db_path=db, photos=demo_queries(), prepare=prepare,

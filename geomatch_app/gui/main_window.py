@@ -27,6 +27,7 @@ from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.paths import user_data_dir
 from geomatch_app.gui import curation, pipeline
 from geomatch_app.gui.candidates import CandidateGrid
+from geomatch_app.gui.help_menu import add_help_menu
 from geomatch_app.gui.images import colorize, load_qimage, make_thumbnails
 from geomatch_app.gui.imageview import ImageView
 from geomatch_app.gui.inspect import SideBySide
@@ -216,6 +217,7 @@ class MainWindow(QMainWindow):
         if not self.finetune_action.isEnabled():
             self.finetune_action.setToolTip("the fine-tuning dialog is not installed")
         self._action(tools, "Cancel background &job", self.jobs.cancel_current, "Esc")
+        add_help_menu(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         act = QAction(text, self)

@@ -1,0 +1,83 @@
+"""Smoke test of an installed app or desktop bundle: open the window the way ``geomatch demo``
+does, wait until the first demo query is ranked, print the timings as JSON, exit 0.
+
+It runs in a throw-away GEOMATCH_HOME and settings file, so it never touches the user's data,
+and exits 1 (with the window's messages) if nothing is ranked within the time limit.
+``scripts/build-app`` runs it in the built bundle (``geomatch --smoke-test``) and
+``tests/e2e/test_wheel.py`` in a fresh virtualenv (``python -m geomatch_app.gui.smoke``).
+Set GEOMATCH_LAUNCH_T (seconds since the epoch, taken just before starting the process) to
+get the start-up time including interpreter start and imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+T0 = time.time()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="geomatch --smoke-test", description=__doc__.split("\n")[0])
+    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for a ranking")
+    args = p.parse_args(argv)
+    launch = float(os.environ.get("GEOMATCH_LAUNCH_T") or T0)
+    home = tempfile.mkdtemp(prefix="geomatch-smoke-")
+    os.environ["GEOMATCH_HOME"] = home
+
+    import importlib
+
+    from PySide6.QtCore import QSettings, QTimer
+
+    from geomatch_app.core import paths
+    from geomatch_app.gui.app import ensure_app, prepare_then_open
+    from geomatch_app.gui.main_window import MainWindow
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, home)
+    demo = importlib.import_module("geomatch_app.commands.gui")
+    app = ensure_app()
+    win = MainWindow(db_path=os.path.join(home, "demo.sqlite"), remember_paths=False)
+    win.show()
+    app.processEvents()
+    out: dict = {"window_s": round(time.time() - launch, 2),
+                 "resources": str(paths.resources_dir())}
+    queries = demo.demo_queries()
+
+    def ranked(path: str) -> None:
+        if "ranked_s" in out:
+            return
+        out["ranked_s"] = round(time.time() - launch, 2)
+        out["query"] = path
+        result = getattr(win, "results", {}).get(path)
+        cands = getattr(result, "candidates", None) or []
+        out["candidates"] = len(cands)
+        if cands:
+            out["top"] = getattr(cands[0], "path", "")
+        app.quit()
+
+    def give_up() -> None:
+        out["error"] = f"no demo query ranked within {args.timeout:.0f} s"
+        messages = getattr(win.messages, "messages", None)
+        out["messages"] = [str(m) for m in messages()] if callable(messages) else []
+        app.quit()
+
+    win.query_ranked.connect(ranked)
+    prepare = lambda progress=None: demo.ensure_demo_index(progress=progress, workers=0)  # noqa: E731
+    prepare_then_open(win, prepare, "Preparing the demo gallery (first run only)…", queries)
+    QTimer.singleShot(int(args.timeout * 1000), give_up)
+    app.exec()
+    win.close()
+    win.deleteLater()
+    app.processEvents()
+    print(json.dumps(out), flush=True)
+    shutil.rmtree(home, ignore_errors=True)
+    return 0 if out.get("ranked_s") and out.get("candidates", 1) > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Entry point of the PyInstaller bundle: the ``geomatch`` command, ``gui`` when started with
+no arguments (a double-click), and ``--smoke-test`` for scripts/build-app's check."""
+
+import multiprocessing
+import sys
+
+
+def main() -> int:
+    multiprocessing.freeze_support()  # DataLoader workers re-enter this executable
+    args = sys.argv[1:]
+    if args[:1] == ["--smoke-test"]:
+        from geomatch_app.gui.smoke import main as smoke
+
+        return smoke(args[1:])
+    from geomatch_app.cli import main as cli
+
+    return cli(args or ["gui"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
