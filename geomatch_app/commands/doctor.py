@@ -74,12 +74,14 @@ FAMILIES = {"debian": 0, "fedora": 1, "suse": 2, "arch": 3}
 INSTALLERS = ("apt-get install -y", "dnf install -y", "zypper install", "pacman -S --needed")
 
 _NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found", re.M)
+# a library that is there but unusable (truncated, wrong architecture) stops ldd with this
+_BROKEN = re.compile(r"error while loading shared libraries: (\S+?): ")
 
 
 def parse_ldd(output: str) -> list[str]:
-    """Sonames that ``ldd`` reports as "not found", once each, in order."""
+    """Sonames that ``ldd`` reports as "not found" or broken, once each, in order."""
     seen: list[str] = []
-    for name in _NOT_FOUND.findall(output):
+    for name in _NOT_FOUND.findall(output) + [Path(n).name for n in _BROKEN.findall(output)]:
         if name not in seen:
             seen.append(name)
     return seen
@@ -91,10 +93,10 @@ def run_ldd(path: Path) -> str:
     if ldd is None:
         return ""
     try:
-        return subprocess.run([ldd, str(path)], capture_output=True, text=True,
-                              timeout=20).stdout
+        proc = subprocess.run([ldd, str(path)], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return ""
+    return proc.stdout + proc.stderr
 
 
 def qt_platform() -> str:

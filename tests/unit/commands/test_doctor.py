@@ -21,6 +21,9 @@ FEDORA = 'NAME="Fedora Linux"\nID=fedora\n'
 def test_parse_ldd_lists_each_missing_library_once():
     assert doctor.parse_ldd(LDD_MISSING_CURSOR) == ["libxcb-cursor.so.0", "libxcb-icccm.so.4"]
     assert doctor.parse_ldd("\tlibc.so.6 => /lib/libc.so.6 (0x1)\n") == []
+    broken = ("/x/libqxcb.so: error while loading shared libraries: "
+              "/lib/x86_64-linux-gnu/libxcb-cursor.so.0: file too short\n")
+    assert doctor.parse_ldd(broken) == ["libxcb-cursor.so.0"]
 
 
 def test_os_family():
