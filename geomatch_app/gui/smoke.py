@@ -66,17 +66,33 @@ def main(argv: list[str] | None = None) -> int:
         out["messages"] = [str(m) for m in messages()] if callable(messages) else []
         app.quit()
 
+    def prepare(progress=None) -> str:
+        return demo.ensure_demo_index(progress=progress, workers=0)
+
+    def failed(exc: BaseException) -> None:
+        out["error"] = f"preparing the demo failed: {exc!r}"
+        app.quit()
+
+    job = prepare_then_open(win, prepare, "Preparing the demo gallery (first run only)…",
+                            queries)
+    job.signals.error.connect(failed)
     win.query_ranked.connect(ranked)
-    prepare = lambda progress=None: demo.ensure_demo_index(progress=progress, workers=0)  # noqa: E731
-    prepare_then_open(win, prepare, "Preparing the demo gallery (first run only)…", queries)
     QTimer.singleShot(int(args.timeout * 1000), give_up)
     app.exec()
+    # the same teardown as the GUI tests: jobs finished, then the window (and its web page)
+    # deleted while the QApplication and the web profile still exist
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtTest import QTest
+
+    win.jobs.cancel_all()
+    QThreadPool.globalInstance().waitForDone(10_000)
+    QTest.qWait(100)
     win.close()
     win.deleteLater()
-    app.processEvents()
+    QTest.qWait(50)
     print(json.dumps(out), flush=True)
     shutil.rmtree(home, ignore_errors=True)
-    return 0 if out.get("ranked_s") and out.get("candidates", 1) > 0 else 1
+    return 0 if "error" not in out and out.get("candidates", 0) > 0 else 1
 
 
 if __name__ == "__main__":
