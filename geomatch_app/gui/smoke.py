@@ -25,9 +25,12 @@ T0 = time.time()
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="geomatch --smoke-test", description=__doc__.split("\n")[0])
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for a ranking")
+    p.add_argument("--home", help="data folder to use and keep (a second run with the same "
+                   "folder measures a start with the demo index already built)")
     args = p.parse_args(argv)
     launch = float(os.environ.get("GEOMATCH_LAUNCH_T") or T0)
-    home = tempfile.mkdtemp(prefix="geomatch-smoke-")
+    home = args.home or tempfile.mkdtemp(prefix="geomatch-smoke-")
+    os.makedirs(home, exist_ok=True)
     os.environ["GEOMATCH_HOME"] = home
 
     import importlib
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     win.deleteLater()
     QTest.qWait(50)
     print(json.dumps(out), flush=True)
-    shutil.rmtree(home, ignore_errors=True)
+    if not args.home:
+        shutil.rmtree(home, ignore_errors=True)
     return 0 if "error" not in out and out.get("candidates", 0) > 0 else 1
 
 
