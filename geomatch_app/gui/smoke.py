@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtTest import QTest
 
     win.jobs.cancel_all()
-    QThreadPool.globalInstance().waitForDone(10_000)
+    QThreadPool.globalInstance().waitForDone(120_000)  # a forward pass cannot be interrupted
     QTest.qWait(100)
     win.close()
     win.deleteLater()
