@@ -57,17 +57,17 @@ def demo_queries() -> list[str]:
 
 def demo_index_is_current(index_dir: Path | None = None) -> bool:
     """True when the demo index exists and holds exactly the demo gallery files, unchanged."""
-    import json
+    from geomatch_app.core.errors import GeomatchError
+    from geomatch_app.index import Index
 
     index_dir = index_dir or demo_index_dir()
     try:
-        records = json.loads((index_dir / "photos.json").read_text())
-        if not (index_dir / "index.faiss").is_file():
-            return False
-    except (OSError, ValueError):
+        idx = Index.open(index_dir)
+    except GeomatchError:
         return False
     want = {r["path"] for r in demo_rows("gallery")}
-    have = {r["path"]: (r.get("size"), r.get("mtime_ns")) for r in records}
+    have = {r["path"]: (r.get("size"), r.get("mtime_ns"))
+            for batch in idx.record_batches() for r in batch}
     if set(have) != want:
         return False
     for path, key in have.items():

@@ -90,10 +90,9 @@ def default_out(model: str) -> Path:
 def load_gallery(src: str):
     """Gallery photos from an index folder (its records) or a manifest / folder."""
     from geomatch_app.data.gallery import load_photos
+    from geomatch_app.index import Index, is_index
 
-    if (Path(src) / "fingerprint.json").is_file():
-        from geomatch_app.index import Index
-
+    if is_index(src):
         return Index.open(src).photos
     return load_photos(src, role="gallery").photos
 

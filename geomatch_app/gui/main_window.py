@@ -76,8 +76,10 @@ class MainWindow(QMainWindow):
 
     def reopen_last_index(self) -> bool:
         """`geomatch gui` without --index: the index used last time, if it is still there."""
+        from geomatch_app.index import is_index
+
         last = self.settings.index_dir
-        if last and (Path(last) / "index.faiss").is_file():
+        if last and is_index(last):
             self.open_index(last)
             return True
         return False

@@ -1,5 +1,5 @@
 """Descriptor extraction and faiss indexes on disk, each tied to the model that built it."""
 
-from geomatch_app.index.faiss_index import Index, build_index
+from geomatch_app.index.faiss_index import Index, build_index, is_index, write_index
 
-__all__ = ["Index", "build_index"]
+__all__ = ["Index", "build_index", "is_index", "write_index"]

@@ -1,13 +1,15 @@
-"""A faiss ``IndexFlatIP`` on disk, its photo metadata and the fingerprint of the model.
+"""A faiss index on disk, its photo metadata and the fingerprint of the model that built it.
 
-Layout of an index folder::
+An index folder holds atomic *generations* (see ``generations``): each ``gen-NNNNNN/`` has
 
     index.faiss        inner-product index over L2-normalised descriptors
     photos.json        one record per vector: path, size, mtime_ns, lat, lon, heading, place_id
-    fingerprint.json   model name, kwargs, weight hash, preprocessing, dim
+    manifest.json      the files' checksums, the model fingerprint (name, kwargs, weight hash,
+                       preprocessing, dim) and the photo count
 
-Writes go to temporary files that replace the old ones, so a crash or a full disk never leaves
-a half-written index behind.
+and ``CURRENT`` names the one in use. Indexes of the first format (the three files directly in
+the folder) are migrated into a generation when opened; the old files are kept in
+``backup-format1/``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from geomatch_app.core.errors import GeomatchError, ImageError, IndexMismatchErr
 from geomatch_app.core.progress import Progress
 from geomatch_app.core.types import Candidate, Photo
 from geomatch_app.data.gallery import ImportReport, load_photos
+from geomatch_app.index import generations as gens
+from geomatch_app.index.validate import REBUILD, DamagedIndexError, check_fingerprint, check_record
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 PHOTOS_FILE = "photos.json"
-FINGERPRINT_FILE = "fingerprint.json"
-FORMAT_VERSION = 1
+LEGACY_FINGERPRINT = "fingerprint.json"
+LEGACY_BACKUP = "backup-format1"
+FORMAT_VERSION = 2
 
 
 def _file_key(path: str) -> tuple[int, int] | None:
@@ -42,60 +47,73 @@ def _file_key(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
+def is_index(folder: str | Path) -> bool:
+    """Whether ``folder`` looks like a geomatch index (either format); cheap, opens nothing."""
+    folder = Path(folder)
+    return gens.is_index_folder(folder) or (folder / INDEX_FILE).is_file()
+
+
 class Index:
     """An opened index. The model is built lazily on first embed (start-up stays fast)."""
 
     def __init__(self, folder: Path, faiss_index, records: list[dict], fingerprint: dict,
-                 device: str = "auto"):
+                 device: str = "auto", generation: int | None = None):
         self.folder = Path(folder)
         self.faiss = faiss_index
         self.records = records
         self.fingerprint = fingerprint
         self.device = device
+        self.generation = generation
         self._model = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: str | Path, device: str = "auto",
-             model_name: str | None = None) -> Index:
-        import faiss
-
+    def open(cls, folder: str | Path, device: str = "auto", model_name: str | None = None,
+             verify: str = "auto") -> Index:
+        """Open the current generation of ``folder`` (checked against its manifest; the
+        previous generation is used when it is damaged). ``verify``: auto, quick or full."""
         folder = Path(folder)
-        fp_file = folder / FINGERPRINT_FILE
-        if not (folder / INDEX_FILE).is_file() or not fp_file.is_file():
-            raise GeomatchError("is not a geomatch index (index.faiss or fingerprint.json missing)",
-                                folder, "build one with `geomatch index SRC --index DIR`")
-        try:
-            fingerprint = json.loads(fp_file.read_text())
-            records = json.loads((folder / PHOTOS_FILE).read_text())
-            index = faiss.read_index(str(folder / INDEX_FILE))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise GeomatchError(
-                f"index files are unreadable ({exc})", folder,
-                "rebuild it with `geomatch index SRC --index DIR --rebuild`") from None
-        if index.ntotal != len(records) or index.d != fingerprint.get("dim"):
-            raise GeomatchError(
-                f"index is inconsistent ({index.ntotal} vectors, {len(records)} records)", folder,
-                "rebuild it with `geomatch index SRC --index DIR --rebuild`")
-        if model_name and model_name != fingerprint.get("name"):
-            raise IndexMismatchError(
-                f"index was built with model {fingerprint.get('name')!r}, not {model_name!r}",
-                folder, "query it with its own model, or build a new index for this model")
-        return cls(folder, index, records, fingerprint, device)
+        if not gens.is_index_folder(folder):
+            if not (folder / INDEX_FILE).is_file():
+                raise GeomatchError("is not a geomatch index (no CURRENT generation)", folder,
+                                    "build one with `geomatch index SRC --index DIR`")
+            opened = _open_legacy(folder, device)
+            if not _migrate_legacy(opened):
+                _check_model_name(opened.fingerprint, folder, model_name)
+                return opened
+        with gens.writer_lock(folder, blocking=False) as no_writer:
+            if no_writer:  # nobody is writing: leftovers of a killed writer can go
+                gens.remove_leftovers(folder)
+        gen = gens.open_current(folder, verify)
+        fingerprint = check_fingerprint(gen.manifest.get("fingerprint"), gen.folder)
+        records = _read_records(gen.file(PHOTOS_FILE), gen.folder)
+        index = _read_faiss(gen.file(INDEX_FILE), gen.folder)
+        _check_consistent(index, records, fingerprint, gen.folder)
+        _check_model_name(fingerprint, folder, model_name)
+        return cls(folder, index, records, fingerprint, device, gen.number)
 
     # -- properties ------------------------------------------------------------------------
     @property
     def model_name(self) -> str:
         return self.fingerprint.get("name", "")
 
+    def photo(self, i: int) -> Photo:
+        r = self.records[i]
+        return Photo(r["path"], r.get("lat"), r.get("lon"), r.get("heading"),
+                     r.get("place_id") or "", r.get("domain") or "", "gallery")
+
     @property
     def photos(self) -> list[Photo]:
-        return [Photo(r["path"], r.get("lat"), r.get("lon"), r.get("heading"),
-                      r.get("place_id", ""), r.get("domain", ""), "gallery")
-                for r in self.records]
+        return [self.photo(i) for i in range(len(self.records))]
 
     def __len__(self) -> int:
         return self.faiss.ntotal
+
+    def record_batches(self, batch_size: int = 10_000):
+        """The stored records (dicts: path, size, mtime_ns, lat, lon, heading, place_id,
+        domain) in index order, ``batch_size`` at a time."""
+        for start in range(0, len(self.records), batch_size):
+            yield self.records[start:start + batch_size]
 
     @property
     def model(self):
@@ -127,9 +145,9 @@ class Index:
             for rank, (s, i) in enumerate(zip(row_s, row_i, strict=True), start=1):
                 if i < 0:
                     continue
-                r = self.records[i]
-                cands.append(Candidate(rank, float(s), r["path"], r.get("lat"), r.get("lon"),
-                                       r.get("heading"), r.get("place_id", "")))
+                p = self.photo(int(i))
+                cands.append(Candidate(rank, float(s), p.path, p.lat, p.lon, p.heading,
+                                       p.place_id))
             results.append(cands)
         return results
 
@@ -198,8 +216,9 @@ def build_index(source, index_dir: str | Path, model_name: str = "effnetlite2-ge
                             else None, "check the folder or the manifest's split column")
 
     old: Index | None = None
-    if not rebuild and (index_dir / FINGERPRINT_FILE).exists():
-        old = Index.open(index_dir, device=device, model_name=model_name)
+    if not rebuild and is_index(index_dir):
+        # updating reads every vector of the old index: check all of it, not a sample
+        old = Index.open(index_dir, device=device, model_name=model_name, verify="full")
     # old.model checks that the weights still match the index (IndexMismatchError otherwise)
     model = old.model if old is not None else get_model(model_name).eval()
     fingerprint = model.fingerprint()
@@ -241,35 +260,109 @@ def build_index(source, index_dir: str | Path, model_name: str = "effnetlite2-ge
     if keep:
         index.add(np.ascontiguousarray(vectors[keep]))
     fingerprint["format"] = FORMAT_VERSION
-    _write_index(index_dir, index, records, fingerprint)
-    out = Index(index_dir, index, records, fingerprint, device)
+    number = write_index(index_dir, index, records, fingerprint)
+    out = Index(index_dir, index, records, fingerprint, device, number)
     out._model = model
     return out
 
 
-def _write_index(folder: Path, index, records: list[dict], fingerprint: dict) -> None:
+def write_index(folder: str | Path, index, records: list[dict], fingerprint: dict) -> int:
+    """Write a new generation of ``folder`` and switch to it; returns its number.
+
+    Either the whole new index becomes current or (on any error, or a kill) the old one stays.
+    """
     import faiss
 
+    folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp_index = folder / (INDEX_FILE + ".tmp")
-        faiss.write_index(index, str(tmp_index))
-        _write_json(folder / (PHOTOS_FILE + ".tmp"), records)
-        _write_json(folder / (FINGERPRINT_FILE + ".tmp"), fingerprint)
-        os.replace(tmp_index, folder / INDEX_FILE)
-        os.replace(folder / (PHOTOS_FILE + ".tmp"), folder / PHOTOS_FILE)
-        os.replace(folder / (FINGERPRINT_FILE + ".tmp"), folder / FINGERPRINT_FILE)
+        with gens.writer_lock(folder):
+            gens.remove_leftovers(folder)
+            with gens.GenerationWriter(folder) as w:
+                faiss.write_index(index, str(w.path(INDEX_FILE)))
+                w.write_json(PHOTOS_FILE, records)
+                gen = w.commit({"format": FORMAT_VERSION, "count": len(records),
+                                "fingerprint": fingerprint})
     except (OSError, RuntimeError) as exc:
         full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
         raise GeomatchError(
             "disk full while writing the index" if full else f"cannot write the index ({exc})",
             folder, "free some disk space and index again" if full
             else "check that the folder is writable") from None
+    return gen.number
 
 
-def _write_json(path: Path, data) -> None:
-    with path.open("w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
+# -- reading ----------------------------------------------------------------------------------
+def _read_json(path: Path, where: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DamagedIndexError(f"{what} is unreadable ({exc})", where, REBUILD) from None
 
+
+def _read_records(path: Path, where: Path) -> list[dict]:
+    records = _read_json(path, where, path.name)
+    if not isinstance(records, list):
+        raise DamagedIndexError(f"{path.name} is not a list of photo records", where, REBUILD)
+    for i, r in enumerate(records):
+        check_record(r, i, where)
+    return records
+
+
+def _read_faiss(path: Path, where: Path):
+    import faiss
+
+    try:
+        return faiss.read_index(str(path))
+    except (OSError, RuntimeError) as exc:
+        raise DamagedIndexError(f"{path.name} is unreadable ({str(exc).splitlines()[0]})",
+                                where, REBUILD) from None
+
+
+def _check_consistent(index, records: list, fingerprint: dict, where: Path) -> None:
+    if index.ntotal != len(records) or index.d != fingerprint["dim"]:
+        raise DamagedIndexError(
+            f"index is inconsistent ({index.ntotal} vectors of dim {index.d}, {len(records)} "
+            f"records, model dim {fingerprint['dim']})", where, REBUILD)
+
+
+def _check_model_name(fingerprint: dict, folder: Path, model_name: str | None) -> None:
+    if model_name and model_name != fingerprint.get("name"):
+        raise IndexMismatchError(
+            f"index was built with model {fingerprint.get('name')!r}, not {model_name!r}",
+            folder, "query it with its own model, or build a new index for this model")
+
+
+def _open_legacy(folder: Path, device: str) -> Index:
+    """An index of the first format: index.faiss, photos.json, fingerprint.json side by side."""
+    fingerprint = check_fingerprint(
+        _read_json(folder / LEGACY_FINGERPRINT, folder, LEGACY_FINGERPRINT), folder)
+    records = _read_records(folder / PHOTOS_FILE, folder)
+    index = _read_faiss(folder / INDEX_FILE, folder)
+    _check_consistent(index, records, fingerprint, folder)
+    return Index(folder, index, records, fingerprint, device)
+
+
+def _migrate_legacy(old: Index) -> bool:
+    """Rewrite a first-format index as a generation and move the old files to a backup folder.
+    Returns False (and the index is used in place) when the folder is not writable."""
+    folder = old.folder
+    try:
+        write_index(folder, old.faiss, old.records,
+                    {**old.fingerprint, "format": FORMAT_VERSION})
+    except GeomatchError as exc:
+        log.warning("%s: old index format, used as is: migrating it failed (%s)", folder, exc)
+        return False
+    backup = folder / LEGACY_BACKUP
+    try:
+        backup.mkdir(exist_ok=True)
+        for name in (INDEX_FILE, PHOTOS_FILE, LEGACY_FINGERPRINT):
+            if (folder / name).exists():
+                os.replace(folder / name, backup / name)
+    except OSError as exc:  # the new generation is in use; the old files just stay beside it
+        log.warning("%s: migrated, but could not move the old files to %s (%s)", folder,
+                    backup, exc)
+        return True
+    log.info("%s: migrated to format %d; the old files are in %s", folder, FORMAT_VERSION,
+             backup)
+    return True
