@@ -21,20 +21,27 @@ def add_parser(sub) -> None:
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
     p.add_argument("--workers", type=int, default=None, help="image decoding workers")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
+                   help="search structure (default auto: flat below 10k photos, HNSW below "
+                   "100k, IVF-PQ with OPQ and exact re-ranking above)")
+    p.add_argument("--pca", type=int, default=None, metavar="DIM",
+                   help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from geomatch_app.data.gallery import ImportReport
-    from geomatch_app.index import build_index
+    from geomatch_app.index import IndexOptions, build_index
 
     report = ImportReport()
     t0 = time.perf_counter()
     idx = build_index(args.src, args.index, model_name=args.model, device=args.device,
                       progress=terminal_progress("indexing"), batch_size=args.batch_size,
-                      rebuild=args.rebuild, report=report, workers=args.workers)
+                      rebuild=args.rebuild, report=report, workers=args.workers,
+                      options=IndexOptions(type=args.index_type, pca=args.pca))
     dt = time.perf_counter() - t0
-    print(f"indexed {len(idx)} photos with {idx.model_name} into {args.index} in {dt:.1f} s")
+    print(f"indexed {len(idx)} photos with {idx.model_name} into {args.index} in {dt:.1f} s "
+          f"({idx.index_type} index)")
     if report.no_location:
         print(f"{len(report.no_location)} photos have no location (kept for retrieval, they "
               "cannot vote on the map):")

@@ -27,13 +27,9 @@ def records(seed: int, n: int) -> list[dict]:
 
 def write(folder: Path, seed: int, n: int = 5, **kw) -> int:
     """Write a synthetic generation (flat index) into ``folder``; returns its number."""
-    import faiss
-
     from geomatch_app.index import write_index
 
-    index = faiss.IndexFlatIP(DIM)
-    index.add(vectors(seed, n))
-    return write_index(folder, index, records(seed, n), fingerprint(), **kw)
+    return write_index(folder, vectors(seed, n), records(seed, n), fingerprint(), **kw)
 
 
 def state(folder: Path) -> tuple[list[str], np.ndarray]:

@@ -115,7 +115,7 @@ def test_damaged_generation_falls_back_to_the_previous(tmp_path, caplog, damage)
     old = state(folder)
     write(folder, seed=2)
     gen = folder / "gen-000002"
-    victim = gen / "photos.json"
+    victim = gen / "photos.sqlite"
     if damage == "flip":
         _flip_byte(victim)
     elif damage == "truncate":
@@ -134,14 +134,14 @@ def test_quick_check_catches_a_flipped_sampled_block_and_full_check_any_byte(tmp
     folder = tmp_path / "idx"
     write(folder, seed=1)
     write(folder, seed=2)
-    photos = folder / "gen-000002" / "photos.json"
+    photos = folder / "gen-000002" / "photos.sqlite"
     data = bytearray(photos.read_bytes())
     data[1] ^= 0x01  # inside the first sampled block
     photos.write_bytes(bytes(data))
     gen = generations.read_generation(folder, 2)
     with pytest.raises(generations.DamagedGenerationError, match="checksum"):
         generations.verify(gen, "quick")
-    with pytest.raises(generations.DamagedGenerationError, match="photos.json"):
+    with pytest.raises(generations.DamagedGenerationError, match="photos.sqlite"):
         generations.verify(gen, "full")
 
 
@@ -149,7 +149,7 @@ def test_no_intact_generation_is_one_line_naming_the_folder(tmp_path):
     folder = tmp_path / "idx"
     write(folder, seed=1)
     write(folder, seed=2)
-    for f in folder.glob("gen-*/index.faiss"):
+    for f in folder.glob("gen-*/vectors.npy"):
         _flip_byte(f)
     with pytest.raises(GeomatchError) as err:
         Index.open(folder)
