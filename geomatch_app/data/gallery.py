@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +70,15 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
     if role == "query" and not has_split:
         wanted = None  # a manifest without split: every row is a query
     report = ImportReport()
-    base = path.parent
+    base = path.parent.resolve()
+    n_fields = len(columns)
+    kept: dict[str, tuple[int, Photo]] = {}  # file -> (line, photo) of its first row
+    conflicts: dict[str, list[int]] = {}
     for line_no, raw in enumerate(rows, start=2):
+        shape = _row_shape(raw, n_fields, line_no)
+        if shape:
+            report.skipped.append((f"{path}:{line_no}", shape))
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         split = row.get("split", "").lower()
         if has_split and wanted is not None and split not in wanted:
@@ -79,7 +87,11 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
         if not rel:
             report.skipped.append((f"{path}:{line_no}", "empty path"))
             continue
-        file = (base / rel).resolve() if not Path(rel).is_absolute() else Path(rel)
+        file = (base / rel).resolve()
+        if not file.is_relative_to(base):
+            report.skipped.append((f"{path}:{line_no}", f"path {rel!r} points outside the "
+                                   "manifest's folder; keep the images in or below it"))
+            continue
         if not file.is_file():
             report.skipped.append((str(file), f"file not found (line {line_no} of {path.name})"))
             continue
@@ -95,13 +107,46 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
             continue
         photo = Photo(str(file), lat, lon, heading, row.get("place_id", ""),
                       row.get("domain", ""), split or role)
+        first = kept.get(str(file))
+        if first is not None:
+            if _same_place(first[1], photo):
+                report.skipped.append((str(file), f"line {line_no} repeats line {first[0]}"))
+            else:
+                conflicts.setdefault(str(file), [first[0]]).append(line_no)
+            continue
+        kept[str(file)] = (line_no, photo)
+    for file, lines in conflicts.items():
+        # Two rows placing one photo in different places: neither can be trusted.
+        del kept[file]
+        report.skipped.append((file, "listed on lines " + ", ".join(map(str, lines))
+                               + " with different locations; keep one row"))
+    for _, photo in kept.values():
         if not photo.has_location:
-            report.no_location.append(str(file))
+            report.no_location.append(photo.path)
         report.photos.append(photo)
     if not report.photos and not report.skipped:
         log.warning("%s: no %s rows (split column values: %s)", path, role,
                     sorted({(r.get("split") or "").strip() for r in rows}))
     return report
+
+
+def _row_shape(raw: dict, n_fields: int, line_no: int) -> str:
+    """Why a row does not have the header's shape ('' when it does). A longer row usually hides
+    an unquoted comma, so its values sit under the wrong columns; a shorter one lacks columns
+    (such as split) that decide whether it is used at all."""
+    extra = raw.get(None)
+    if extra:
+        return (f"line {line_no} has {n_fields + len(extra)} fields but the header has "
+                f"{n_fields}; quote values that contain commas")
+    missing = sum(1 for k, v in raw.items() if k is not None and v is None)
+    if missing:
+        return (f"line {line_no} has {n_fields - missing} fields but the header has "
+                f"{n_fields}; fill in the missing columns")
+    return ""
+
+
+def _same_place(a: Photo, b: Photo) -> bool:
+    return (a.lat, a.lon, a.place_id) == (b.lat, b.lon, b.place_id)
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -131,10 +176,31 @@ def _valid_latlon(lat: float, lon: float) -> bool:
 
 
 def scan_folder(folder: str | Path) -> ImportReport:
-    """Every image under ``folder`` (recursive, sorted), located by its EXIF GPS."""
+    """Every image under ``folder`` (recursive, sorted), located by its EXIF GPS.
+
+    Links to folders are not followed (a link back up would loop forever) and broken links have
+    nothing to read; both are listed in ``skipped`` so the curator sees what was left out."""
     folder = Path(folder)
     report = ImportReport()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files: list[Path] = []
+
+    def unreadable(exc: OSError) -> None:
+        report.skipped.append((str(exc.filename or folder), f"folder cannot be read "
+                               f"({exc.strerror or exc}); check its permissions"))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
+        for name in dirs:
+            if (Path(root) / name).is_symlink():
+                report.skipped.append((str(Path(root) / name), "link to a folder, not "
+                                       "followed; add the folder it points to instead"))
+        for name in names:
+            p = Path(root) / name
+            if p.is_symlink() and not p.exists():
+                report.skipped.append((str(p), "broken link (its target does not exist)"))
+            else:
+                files.append(p)
+    seen: dict[str, Path] = {}
+    for file in sorted(files, key=lambda f: (f.is_symlink(), f)):  # real files before links
         if file.suffix.lower() not in IMAGE_SUFFIXES:
             if file.suffix.lower() in {".heic", ".heif"}:
                 report.skipped.append((str(file), "unsupported format (HEIF); convert to JPEG"))
@@ -144,10 +210,15 @@ def scan_folder(folder: str | Path) -> ImportReport:
         except ImageError as exc:
             report.skipped.append((str(file), str(exc)))
             continue
-        photo = Photo(str(file.resolve()), split="gallery")
+        real = str(file.resolve())
+        if real in seen:  # a link to a file already listed: one photo, not two
+            report.skipped.append((str(file), f"same file as {seen[real]}"))
+            continue
+        seen[real] = file
+        photo = Photo(real, split="gallery")
         if tag is not None:
             photo.lat, photo.lon, photo.heading = tag.lat, tag.lon, tag.heading
         else:
-            report.no_location.append(str(file.resolve()))
+            report.no_location.append(real)
         report.photos.append(photo)
     return report
