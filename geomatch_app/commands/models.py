@@ -36,32 +36,45 @@ def add_parser(sub) -> None:
 
 
 def describe_models() -> list[dict]:
-    """One dict per registered model: name, dim, params, source, backbone, head, pretrained."""
-    import torch
-
-    from geomatch_app.models import get_model, list_models, model_info
+    """One dict per registered model: name, dim, params, source, backbone, head, pretrained;
+    a model that cannot be loaded gets an ``error`` instead of breaking the whole list."""
+    from geomatch_app.core.errors import GeomatchError
+    from geomatch_app.models import list_models
 
     rows = []
     for name in list_models():
-        info = model_info(name)
         try:
-            # On the meta device nothing is allocated: counting is instant even for VGG16.
-            # Fine-tuned models copy their weights onto it as a no-op, which torch warns about.
-            with torch.device("meta"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                model = get_model(name, pretrained=False)
-        except Exception:  # noqa: BLE001 - e.g. a fine-tuned model that must read its file
-            model = get_model(name, pretrained=False)
-        rows.append({
-            "name": name,
-            "dim": int(model.dim),
-            "params": int(sum(p.numel() for p in model.parameters())),
-            "source": info.source,
-            "backbone": info.backbone,
-            "head": info.head,
-            "pretrained": info.pretrained or "none (random initialisation)",
-        })
+            rows.append(_describe(name))
+        except GeomatchError as exc:  # one broken model folder must not hide the others
+            log.warning("%s", exc)
+            rows.append({"name": name, "dim": 0, "params": 0, "source": "",
+                         "backbone": "", "head": "", "pretrained": "", "error": str(exc)})
     return rows
+
+
+def _describe(name: str) -> dict:
+    import torch
+
+    from geomatch_app.models import get_model, model_info
+
+    info = model_info(name)
+    try:
+        # On the meta device nothing is allocated: counting is instant even for VGG16.
+        # Fine-tuned models copy their weights onto it as a no-op, which torch warns about.
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = get_model(name, pretrained=False)
+    except Exception:  # noqa: BLE001 - e.g. a fine-tuned model that must read its file
+        model = get_model(name, pretrained=False)
+    return {
+        "name": name,
+        "dim": int(model.dim),
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "source": info.source,
+        "backbone": info.backbone,
+        "head": info.head,
+        "pretrained": info.pretrained or "none (random initialisation)",
+    }
 
 
 def _human(n: int) -> str:
@@ -76,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(r["name"]) for r in rows)
     print(f"{'name':<{width}}  {'dim':>6}  {'params':>7}  source / pretrained weights")
     for r in rows:
+        if r.get("error"):
+            print(f"{r['name']:<{width}}  {'-':>6}  {'-':>7}  unusable: {r['error']}")
+            continue
         print(f"{r['name']:<{width}}  {r['dim']:>6}  {_human(r['params']):>7}  {r['source']}")
         print(f"{'':<{width}}  {'':>6}  {'':>7}  weights: {r['pretrained']}")
     return 0

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from geomatch_app.core.errors import GeomatchError
+
 # Modules that register built-in models when imported.
 _BUILTIN_MODULES = ("geomatch_app.models.zoo",)
 
@@ -25,6 +27,14 @@ class ModelInfo:
     head: str = ""
     pretrained: str = ""  # where pretrained weights come from, "" when none offline
     default_kwargs: dict = field(default_factory=dict)
+
+
+class UnknownModelError(GeomatchError, KeyError):
+    """A model name that is neither registered nor a fine-tuned model folder. Also a KeyError,
+    for callers that look names up with ``except KeyError``."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -87,8 +97,8 @@ def model_info(name: str) -> ModelInfo:
         info = _finetuned_info(name)
         if info is not None:
             return info
-        raise KeyError(
-            f"unknown model {name!r}; `geomatch models` lists the available ones"
+        raise UnknownModelError(
+            f"unknown model {name!r}", hint="`geomatch models` lists the available ones"
         ) from None
 
 
