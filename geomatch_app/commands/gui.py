@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from geomatch_app.commands import args as a
 from geomatch_app.core.paths import demo_manifest, user_data_dir
 from geomatch_app.core.progress import Progress, terminal_progress
 
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
                        "suggestions for a demo query instead.")
     d.add_argument("--no-gui", action="store_true", help="print suggestions, open no window")
     d.add_argument("--db", help="curation database (default: demo.sqlite in the data folder)")
-    d.add_argument("-k", type=int, default=10, help="candidates to print with --no-gui")
+    d.add_argument("-k", type=a.positive_int, default=10, help="candidates to print with --no-gui")
     d.set_defaults(func=run_demo)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from geomatch_app.commands import args as a
 from geomatch_app.core.progress import terminal_progress
 
 
@@ -15,11 +16,14 @@ def add_parser(sub) -> None:
                        "changed files.")
     p.add_argument("src", help="folder of photos or manifest.csv")
     p.add_argument("--index", required=True, help="index folder to create or update")
-    p.add_argument("--model", default="effnetlite2-gem", help="model name (see `geomatch models`)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--model", default="effnetlite2-gem", type=a.model_name,
+                   help="model name (see `geomatch models`)")
+    p.add_argument("--device", default="auto", type=a.device,
+                   help="cpu, cuda or auto (default)")
+    p.add_argument("--batch-size", type=a.positive_int, default=None,
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
-    p.add_argument("--workers", type=int, default=None, help="image decoding workers")
+    p.add_argument("--workers", type=a.non_negative_int, default=None,
+                   help="image decoding workers")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
     p.set_defaults(func=run)
 

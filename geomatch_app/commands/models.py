@@ -9,6 +9,8 @@ import logging
 import warnings
 from pathlib import Path
 
+from geomatch_app.commands import args as a
+
 log = logging.getLogger(__name__)
 
 
@@ -23,15 +25,17 @@ def add_parser(sub) -> None:
     q = msub.add_parser("init-netvlad", help="initialise NetVLAD centroids by k-means",
                         description="Sample local descriptors from photos, run k-means and save "
                         "the model with its NetVLAD centroids and alpha set.")
-    q.add_argument("model", help="a NetVLAD-family model, e.g. resnet18-netvlad")
+    q.add_argument("model", type=a.model_name, help="a NetVLAD-family model, e.g. resnet18-netvlad")
     q.add_argument("src", help="folder of photos or manifest.csv to sample descriptors from")
     q.add_argument("--out", required=True, help="folder to write the initialised model to")
-    q.add_argument("--descriptors", type=int, default=50_000, help="local descriptors to sample")
-    q.add_argument("--max-images", type=int, default=500, help="use at most this many photos")
-    q.add_argument("--clusters", type=int, default=64)
+    q.add_argument("--descriptors", type=a.positive_int, default=50_000,
+                   help="local descriptors to sample")
+    q.add_argument("--max-images", type=a.positive_int, default=500,
+                   help="use at most this many photos")
+    q.add_argument("--clusters", type=a.positive_int, default=64)
     q.add_argument("--no-pretrained", action="store_true",
                    help="start from random backbone weights")
-    q.add_argument("--device", default="cpu", help="cpu or cuda")
+    q.add_argument("--device", default="cpu", type=a.device, help="cpu or cuda")
     q.set_defaults(func=run_init_netvlad)
 
 

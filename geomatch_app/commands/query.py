@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from geomatch_app.commands import args as a
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("query", help="rank gallery photos for a query photo")
     p.add_argument("photo", help="the query photo")
     p.add_argument("--index", required=True, help="index folder (see `geomatch index`)")
-    p.add_argument("-k", type=int, default=20, help="number of candidates (default 20)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--sigma-km", type=float, default=None,
+    p.add_argument("-k", type=a.positive_int, default=20, help="number of candidates (default 20)")
+    p.add_argument("--device", default="auto", type=a.device)
+    p.add_argument("--sigma-km", type=a.positive_float, default=None,
                    help="KDE bandwidth in km for the location estimate")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
