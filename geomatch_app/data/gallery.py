@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from geomatch_app.core.errors import ImageError, ManifestError
 from geomatch_app.core.types import Photo
-from geomatch_app.data.images import IMAGE_SUFFIXES, read_geotag
+from geomatch_app.data.files import walk_images
+from geomatch_app.data.images import read_geotag
 
 log = logging.getLogger(__name__)
 
@@ -178,43 +178,17 @@ def _valid_latlon(lat: float, lon: float) -> bool:
 def scan_folder(folder: str | Path) -> ImportReport:
     """Every image under ``folder`` (recursive, sorted), located by its EXIF GPS.
 
-    Links to folders are not followed (a link back up would loop forever) and broken links have
-    nothing to read; both are listed in ``skipped`` so the curator sees what was left out."""
-    folder = Path(folder)
-    report = ImportReport()
-    files: list[Path] = []
-
-    def unreadable(exc: OSError) -> None:
-        report.skipped.append((str(exc.filename or folder), f"folder cannot be read "
-                               f"({exc.strerror or exc}); check its permissions"))
-
-    for root, dirs, names in os.walk(folder, onerror=unreadable):
-        for name in dirs:
-            if (Path(root) / name).is_symlink():
-                report.skipped.append((str(Path(root) / name), "link to a folder, not "
-                                       "followed; add the folder it points to instead"))
-        for name in names:
-            p = Path(root) / name
-            if p.is_symlink() and not p.exists():
-                report.skipped.append((str(p), "broken link (its target does not exist)"))
-            else:
-                files.append(p)
-    seen: dict[str, Path] = {}
-    for file in sorted(files, key=lambda f: (f.is_symlink(), f)):  # real files before links
-        if file.suffix.lower() not in IMAGE_SUFFIXES:
-            if file.suffix.lower() in {".heic", ".heif"}:
-                report.skipped.append((str(file), "unsupported format (HEIF); convert to JPEG"))
-            continue
+    Links to folders, broken links, duplicate links and HEIF files are listed in ``skipped``
+    (see :func:`geomatch_app.data.files.walk_images`) so the curator sees what was left out."""
+    walk = walk_images(folder)
+    report = ImportReport(skipped=list(walk.skipped))
+    for file in walk.images:
         try:
             tag = read_geotag(file)
         except ImageError as exc:
             report.skipped.append((str(file), str(exc)))
             continue
         real = str(file.resolve())
-        if real in seen:  # a link to a file already listed: one photo, not two
-            report.skipped.append((str(file), f"same file as {seen[real]}"))
-            continue
-        seen[real] = file
         photo = Photo(real, split="gallery")
         if tag is not None:
             photo.lat, photo.lon, photo.heading = tag.lat, tag.lon, tag.heading

@@ -12,8 +12,9 @@ pytest.importorskip("torch")
 from geomatch_app.cli import main  # noqa: E402
 from geomatch_app.core.errors import GeomatchError  # noqa: E402
 from geomatch_app.models import get_model, list_models  # noqa: E402
+from geomatch_app.models.catalog import model_info  # noqa: E402
 from geomatch_app.models.checkpoint import ModelDirError, load_model, save_model  # noqa: E402
-from geomatch_app.models.registry import UnknownModelError, model_info  # noqa: E402
+from geomatch_app.models.registry import UnknownModelError  # noqa: E402
 
 
 @pytest.fixture
