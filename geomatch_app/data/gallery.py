@@ -87,6 +87,9 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
         if not rel:
             report.skipped.append((f"{path}:{line_no}", "empty path"))
             continue
+        if "\x00" in rel:
+            report.skipped.append((f"{path}:{line_no}", "path contains a NUL character"))
+            continue
         file = (base / rel).resolve()
         if not file.is_relative_to(base):
             report.skipped.append((f"{path}:{line_no}", f"path {rel!r} points outside the "

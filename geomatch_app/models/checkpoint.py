@@ -165,8 +165,11 @@ def save_model(model, out_dir: str | Path, *, base_model: str | None = None,
                        if k not in ("pretrained", "pretrained_effective")}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT, "base_model": base})
-    os.replace(tmp, out / WEIGHTS_FILE)
+    try:
+        save_file(state, str(tmp), metadata={"format": FORMAT, "base_model": base})
+        os.replace(tmp, out / WEIGHTS_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (full disk) leaves no .tmp behind
     cfg = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -254,5 +257,8 @@ def describe(model_dir: str | Path) -> dict[str, str]:
 
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -96,3 +96,22 @@ def test_unknown_model_name_is_a_message_and_still_a_key_error():
     assert "geomatch models" in str(err.value)
     with pytest.raises(UnknownModelError):
         get_model("effnetlite2-gen")
+
+
+def test_failed_save_leaves_no_tmp_file(tmp_path, tiny_model_name, monkeypatch):
+    """A full disk while saving: the error surfaces, no ``*.tmp`` is left in the folder."""
+    import errno
+    import os
+
+    model = get_model(tiny_model_name, pretrained=False)
+    real_replace = os.replace
+
+    def full(src, dst):
+        if str(dst).endswith("config.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError):
+        save_model(model, tmp_path / "m")
+    assert not list((tmp_path / "m").glob("*.tmp"))
