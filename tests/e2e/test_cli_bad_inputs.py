@@ -95,7 +95,6 @@ def _usage_cases(e: dict) -> list[tuple[str, list, str]]:
         ("train epochs nan", ["train", "--manifest", m, "--epochs", NAN], "--epochs"),
         ("init clusters 0", ["models", "init-netvlad", "resnet18-netvlad", m, "--out", t / "o",
                              "--clusters", "0"], "--clusters"),
-        ("demo k -1", ["demo", "--no-gui", "-k", "-1"], "argument -k"),
         # confirm: positions, heading, empty names
         ("confirm lat 200", ["confirm", "--db", db, "--query", p, "--lat", "200", "--lon", "0"],
          "argument --lat: must be a latitude in -90..90 degrees, not 200"),
