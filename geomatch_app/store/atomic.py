@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from geomatch_app.core.progress import Progress
 from geomatch_app.store.errors import ExportError
 
 log = logging.getLogger(__name__)
@@ -94,16 +95,19 @@ class FolderWrite:
         self.items.append(_Item(PurePosixPath(rel), data=text.encode("utf-8")))
         return self.root / rel
 
-    def commit(self) -> list[Path]:
+    def commit(self, progress: Progress | None = None) -> list[Path]:
         """Stage every file, then rename them into place; on any error restore the folder and
-        raise :class:`ExportError` naming the file and what to do."""
+        raise :class:`ExportError` naming the file and what to do. ``progress`` is stepped
+        once per file while staging; cancelling there leaves the folder as it was."""
         remove_stale_staging(self.root)
         try:
             staging = make_staging(self.root)
         except OSError as exc:
             raise _error(exc, self.root) from None
         try:
-            for item in self.items:
+            for i, item in enumerate(self.items):
+                if progress is not None:
+                    progress.step(i, len(self.items), f"writing {item.rel.name}")
                 self._stage(staging, item)
             return self._swap_in(staging)
         finally:

@@ -107,9 +107,9 @@ def export(
     planner(store, out, items, report, progress, plan)
     for item in plan.items:
         _check_target(out, item.rel)
+    report.files = plan.commit(progress)
     if progress is not None:
-        progress.step(len(items), len(items), "writing files")
-    report.files = plan.commit()
+        progress.step(len(plan.items), len(plan.items), "exported")
     log.info(report.summary())
     return report
 

@@ -206,3 +206,20 @@ def test_missing_source_photo_at_copy_time_names_it(curated, fordham, tmp_path, 
         export(store, tmp_path / "out", "pairs")
     assert gone in str(err.value) and "file not found" in str(err.value)
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+def test_cancel_while_writing_leaves_the_folder_as_it_was(curated, fordham, tmp_path):
+    from geomatch_app.core.progress import Cancelled, Progress
+
+    store, photos = curated
+    out = tmp_path / "out"
+    export(store, out, "pairs")
+    old = snapshot(out)
+    _second_round(store, photos, fordham)
+    seen: list[str] = []
+    progress = Progress(report=lambda done, total, msg: seen.append(msg),
+                        cancelled=lambda: any(m.startswith("writing") for m in seen[:-1]))
+    with pytest.raises(Cancelled):
+        export(store, out, "pairs", force=True, progress=progress)
+    assert any(m.startswith("writing") for m in seen)
+    assert snapshot(out) == old
