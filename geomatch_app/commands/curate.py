@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import argparse
 
+from geomatch_app.commands import args as a
+
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("confirm", help="record where a query photo was taken",
                        description="Confirm a query photo's location as a gallery candidate "
                        "or a map point. The photo is added to the database if it is new.")
     p.add_argument("--db", required=True, help="curation database")
-    p.add_argument("--query", required=True, help="the query photo")
+    p.add_argument("--query", required=True, type=a.non_empty, help="the query photo")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--candidate", help="the matching gallery photo")
-    where.add_argument("--lat", type=float, help="latitude of a map point (WGS84)")
-    p.add_argument("--lon", type=float, help="longitude of the map point")
-    p.add_argument("--heading", type=float, help="camera direction, degrees from north")
+    where.add_argument("--candidate", type=a.non_empty, help="the matching gallery photo")
+    where.add_argument("--lat", type=a.latitude, help="latitude of a map point (WGS84)")
+    p.add_argument("--lon", type=a.longitude, help="longitude of the map point")
+    p.add_argument("--heading", type=a.heading, help="camera direction, degrees from north")
     p.add_argument("--status", default="confirmed",
                    choices=["confirmed", "rejected", "skipped", "unsure"])
     p.add_argument("--curator", default="", help="who decided")
@@ -41,18 +43,26 @@ def add_parsers(sub) -> None:
 
 
 def run_confirm(args: argparse.Namespace) -> int:
+    from geomatch_app.app import curation
+    from geomatch_app.app.session import CandidatePick, ManualPick
     from geomatch_app.store import Store
     from geomatch_app.store.errors import StoreError
 
     if args.lat is not None and args.lon is None:
         raise StoreError("--lat needs --lon", hint="give both, e.g. --lat 52.37 --lon 4.89")
+    pick = None
+    if args.candidate is not None:
+        pick = CandidatePick(None, args.candidate)
+    elif args.lat is not None:
+        try:
+            pick = ManualPick(args.lat, args.lon, args.heading)
+        except ValueError as exc:
+            raise StoreError(str(exc), hint="--lat is -90..90, --lon -180..180") from None
     with Store(args.db) as store:
-        found = store.find_query(args.query)
-        qid = found.id if found else store.add_query(args.query, curator=args.curator)
-        did = store.decide(qid, args.status, candidate_path=args.candidate, lat=args.lat,
-                           lon=args.lon, heading=args.heading, curator=args.curator,
-                           note=args.note, model=args.model)
-        print(f"decision {did}: {store.history(qid)[-1].text}")
+        did = curation.decide(store, args.query, args.status, pick, curator=args.curator,
+                              note=args.note, model=args.model)
+        decision = store.decision(did)
+        print(f"decision {did}: {store.history(decision.query_id)[-1].text}")
     return 0
 
 

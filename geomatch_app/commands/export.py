@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from geomatch_app.commands import args as a
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export confirmed locations",
@@ -12,7 +14,8 @@ def add_parser(sub) -> None:
                        "(AmsterTime style); manifest: manifest.csv + images, readable by "
                        "`geomatch index` and `geomatch eval`; geojson: confirmed points.")
     p.add_argument("--db", required=True, help="curation database")
-    p.add_argument("--out", required=True, help="folder to write (must be new or empty)")
+    p.add_argument("--out", required=True, type=a.non_empty,
+                   help="folder to write (must be new or empty)")
     p.add_argument("--format", required=True, choices=["pairs", "manifest", "geojson"])
     p.add_argument("--curator", default=None, help="only this curator's confirmations")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
@@ -20,13 +23,11 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from geomatch_app.app.export import export_db
     from geomatch_app.core.progress import terminal_progress
-    from geomatch_app.store import Store
-    from geomatch_app.store.export import export
 
-    with Store(args.db, create=False) as store:
-        report = export(store, args.out, args.format, force=args.force, curator=args.curator,
-                        progress=terminal_progress("exporting"))
+    report = export_db(args.db, args.out, args.format, force=args.force, curator=args.curator,
+                       progress=terminal_progress("exporting"))
     print(report.summary())
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from geomatch_app.core.errors import GeomatchError
+from geomatch_app.commands import args as a
 from geomatch_app.core.progress import Progress, TerminalBar
+from geomatch_app.models import DEFAULT_MODEL
 
 
 def add_parser(sub) -> None:
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--db", help="curation database: train on its confirmed pairs")
     src.add_argument("--manifest", help="manifest.csv with query and gallery rows")
-    p.add_argument("--model", default="effnetlite2-gem",
+    p.add_argument("--model", default=DEFAULT_MODEL, type=a.model_name,
                    help="base model: registered or fine-tuned name, or a model folder")
     p.add_argument("--gallery", help="with --db: the gallery as an index folder or "
                    "manifest (default: the database's gallery images)")
@@ -31,71 +31,58 @@ def add_parser(sub) -> None:
                    "for MK-MMD domain adaptation, e.g. the archive's scans")
     p.add_argument("--out", help="model folder to write (default: the user models folder / "
                    "<model>-ft-<date>)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--queries-per-epoch", type=int, default=None,
+    p.add_argument("--epochs", type=a.positive_int, default=5)
+    p.add_argument("--queries-per-epoch", type=a.positive_int, default=None,
                    help="sample this many training queries per epoch (default: all)")
-    p.add_argument("--batch-size", type=int, default=4, help="tuples per step")
-    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (paper A: 1e-5)")
+    p.add_argument("--batch-size", type=a.positive_int, default=4, help="tuples per step")
+    p.add_argument("--lr", type=a.positive_float, default=1e-5,
+                   help="learning rate (paper A: 1e-5)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (paper A) or sgd with a step schedule (paper B)")
     p.add_argument("--loss", choices=("ranking", "triplet", "soft-triplet"), default="ranking")
-    p.add_argument("--margin", type=float, default=0.1)
-    p.add_argument("--alpha", type=float, default=0.99,
+    p.add_argument("--margin", type=a.non_negative_float, default=0.1)
+    p.add_argument("--alpha", type=a.unit_interval, default=0.99,
                    help="weight of the ranking loss against MK-MMD (paper A: 0.99)")
-    p.add_argument("--negatives", type=int, default=10, help="hardest negatives per query")
-    p.add_argument("--neg-cache", type=int, default=1000,
+    p.add_argument("--negatives", type=a.positive_int, default=10,
+                   help="hardest negatives per query")
+    p.add_argument("--neg-cache", type=a.positive_int, default=1000,
                    help="random negatives scored per query")
-    p.add_argument("--refresh-every", type=int, default=1000,
+    p.add_argument("--refresh-every", type=a.positive_int, default=1000,
                    help="queries between descriptor refreshes for mining")
-    p.add_argument("--freeze-below", type=int, default=None,
+    p.add_argument("--freeze-below", type=a.non_negative_int, default=None,
                    help="freeze backbone blocks below this index (default: lower half)")
-    p.add_argument("--image-size", type=int, default=None,
+    p.add_argument("--image-size", type=a.positive_int, default=None,
                    help="input size (default: the model's); stored with the new model")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
-    p.add_argument("--center-crop", type=int, default=None,
+    p.add_argument("--center-crop", type=a.positive_int, default=None,
                    help="centre-crop queries and target photos to a square of this side "
                    "(paper A: 512 for archive scans)")
-    p.add_argument("--cache-chunk", type=int, default=0,
+    p.add_argument("--cache-chunk", type=a.non_negative_int, default=0,
                    help="gradient caching: forward in chunks of this many images (0 = off)")
-    p.add_argument("--pos-m", type=float, default=25.0, help="positives within this distance")
-    p.add_argument("--neg-m", type=float, default=25.0, help="negatives beyond this distance")
-    p.add_argument("--pos-frames", type=int, default=0,
+    p.add_argument("--pos-m", type=a.non_negative_float, default=25.0,
+                   help="positives within this distance")
+    p.add_argument("--neg-m", type=a.non_negative_float, default=25.0,
+                   help="negatives beyond this distance")
+    p.add_argument("--pos-frames", type=a.non_negative_int, default=0,
                    help="numbered place ids within this many steps are positives")
-    p.add_argument("--neg-frames", type=int, default=0,
+    p.add_argument("--neg-frames", type=a.non_negative_int, default=0,
                    help="numbered place ids within this many steps are never negatives")
-    p.add_argument("--eval-m", type=float, default=25.0,
+    p.add_argument("--eval-m", type=a.non_negative_float, default=25.0,
                    help="validation: a retrieved photo within this distance is correct "
                    "(paper C trains with 5 m positives, tests at 25 m)")
-    p.add_argument("--eval-frames", type=int, default=0,
+    p.add_argument("--eval-frames", type=a.non_negative_int, default=0,
                    help="validation: numbered place ids within this many steps are correct")
-    p.add_argument("--val-fraction", type=float, default=0.2,
+    p.add_argument("--val-fraction", type=a.open_fraction, default=0.2,
                    help="share of places held out for validation")
-    p.add_argument("--max-train-queries", type=int, default=None)
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train-queries", type=a.positive_int, default=None)
+    p.add_argument("--device", default="auto", type=a.device,
+                   help="cpu, cuda or auto (default)")
+    p.add_argument("--threads", type=a.positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--seed", type=a.any_int, default=0)
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last finished epoch")
     p.set_defaults(func=run)
-
-
-def default_out(model: str) -> Path:
-    from geomatch_app.core.paths import user_data_dir
-
-    base = Path(model).name if Path(model).exists() else model
-    return user_data_dir() / "models" / f"{base}-ft-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def load_gallery(src: str):
-    """Gallery photos from an index folder (its records) or a manifest / folder."""
-    from geomatch_app.data.gallery import load_photos
-
-    if (Path(src) / "fingerprint.json").is_file():
-        from geomatch_app.index import Index
-
-        return Index.open(src).photos
-    return load_photos(src, role="gallery").photos
 
 
 class EventPrinter:
@@ -112,37 +99,25 @@ class EventPrinter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from geomatch_app.models.checkpoint import is_model_dir
+    from geomatch_app.app.finetune import DataSpec, default_out, finetune
     from geomatch_app.training import sources
     from geomatch_app.training.card import recall_table
-    from geomatch_app.training.trainer import TrainConfig, train
+    from geomatch_app.training.trainer import TrainConfig
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else default_out(args.model)
-    if is_model_dir(out) and not args.resume:
-        raise GeomatchError("already holds a model", out,
-                            "choose another --out, or --resume an interrupted run")
     rules = sources.MatchRules(args.pos_m, args.neg_m, args.pos_frames, args.neg_frames)
     store = None
     if args.db:
         from geomatch_app.store import Store
 
         store = Store(args.db, create=False)
-        gallery = load_gallery(args.gallery) if args.gallery else None
-        data = sources.from_store(store, gallery, rules, args.val_fraction)
-    else:
-        data = sources.from_manifest(args.manifest, rules, args.val_fraction,
-                                     args.max_train_queries, args.seed)
-    target = sources.target_paths(args.target_dir)
-    if args.target_dir and not target:
-        raise GeomatchError("has no images", args.target_dir,
-                            "give a folder or manifest of unlabelled photos")
-    print(f"training {args.model} on {data.n_pairs} pairs ({len(data.train.gallery)} gallery "
-          f"photos); validation: {len(data.val.queries)} queries of {len(data.val.places)} "
-          f"held-out places" + (f"; MK-MMD to {len(target)} target photos" if target else ""))
+    spec = DataSpec(store=store, manifest=args.manifest or "", gallery=args.gallery,
+                    target_dir=args.target_dir or "", val_fraction=args.val_fraction,
+                    max_train_queries=args.max_train_queries)
     cfg = TrainConfig(
         model=args.model, out_dir=str(out), epochs=args.epochs,
         queries_per_epoch=args.queries_per_epoch, batch_size=args.batch_size,
@@ -155,18 +130,21 @@ def run(args: argparse.Namespace) -> int:
         train_rules=rules, resume=args.resume,
         eval_rules=sources.MatchRules(pos_m=args.eval_m, pos_frames=args.eval_frames))
     printer = EventPrinter()
-    progress = Progress(report=printer.bar)
-    res = train(data, cfg, target=target, progress=progress, on_event=printer)
+    try:
+        res = finetune(spec, cfg, progress=Progress(report=printer.bar), on_event=printer,
+                       on_data=lambda data, target: print(describe_data(data, target)))
+    finally:
+        if store is not None:
+            store.close()
     sys.stderr.write("\n")
     print(f"saved {res.model_name} to {res.model_dir} ({res.elapsed_s:.0f} s)")
     print("recall on the validation split (%):")
     print(recall_table(res.before, res.after), end="")
-    if store is not None:
-        from geomatch_app.models import get_model
-
-        model = get_model(str(res.model_dir))
-        card = (res.model_dir / "README.md").read_text(encoding="utf-8")
-        store.register_model(res.model_name, weight_hash=model.weight_hash(), card=card,
-                             fingerprint=model.fingerprint())
     print(f"re-index the gallery with it: geomatch index SRC --index DIR --model {res.model_name}")
     return 0
+
+
+def describe_data(data, target: list[str]) -> str:
+    return (f"training on {data.n_pairs} pairs ({len(data.train.gallery)} gallery photos); "
+            f"validation: {len(data.val.queries)} queries of {len(data.val.places)} held-out "
+            f"places" + (f"; MK-MMD to {len(target)} target photos" if target else ""))

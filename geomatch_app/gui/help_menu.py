@@ -31,12 +31,12 @@ def about_text() -> str:
             "(BSD-2-Clause).</p>")
 
 
-def add_help_menu(win: QMainWindow) -> None:
-    """Append Help to the window's menu bar (``win._action(menu, text, slot)`` adds items)."""
+def add_help_menu(win: QMainWindow, add_action) -> None:
+    """Append Help to the window's menu bar; ``add_action(win, menu, text, slot)`` adds items."""
     menu = win.menuBar().addMenu("&Help")
-    win.open_log_action = win._action(menu, "Open &log folder",
-                                      lambda: open_folder(paths.user_log_dir()))
-    win._action(menu, "Open &data folder", lambda: open_folder(paths.user_data_dir()))
+    win.open_log_action = add_action(win, menu, "Open &log folder",
+                                     lambda: open_folder(paths.user_log_dir()))
+    add_action(win, menu, "Open &data folder", lambda: open_folder(paths.user_data_dir()))
     menu.addSeparator()
-    win._action(menu, "&About geomatch",
-                lambda: QMessageBox.about(win, "About geomatch", about_text()))
+    add_action(win, menu, "&About geomatch",
+               lambda: QMessageBox.about(win, "About geomatch", about_text()))

@@ -33,51 +33,43 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(home, exist_ok=True)
     os.environ["GEOMATCH_HOME"] = home
 
-    import importlib
-
     from PySide6.QtCore import QSettings, QTimer
 
+    from geomatch_app.app import demo
     from geomatch_app.core import paths
-    from geomatch_app.gui.app import ensure_app, prepare_then_open
+    from geomatch_app.gui.app import ensure_app, prepare_demo
     from geomatch_app.gui.main_window import MainWindow
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, home)
-    demo = importlib.import_module("geomatch_app.commands.gui")
     app = ensure_app()
-    win = MainWindow(db_path=os.path.join(home, "demo.sqlite"), remember_paths=False)
+    win = MainWindow(db_path=str(demo.demo_db_path()))  # what `geomatch demo` opens
     win.show()
     app.processEvents()
     out: dict = {"window_s": round(time.time() - launch, 2),
                  "resources": str(paths.resources_dir())}
-    queries = demo.demo_queries()
 
     def ranked(path: str) -> None:
         if "ranked_s" in out:
             return
         out["ranked_s"] = round(time.time() - launch, 2)
         out["query"] = path
-        result = getattr(win, "results", {}).get(path)
-        cands = getattr(result, "candidates", None) or []
+        result = win.session.result_for(path)
+        cands = list(result.candidates) if result is not None else []
         out["candidates"] = len(cands)
         if cands:
-            out["top"] = getattr(cands[0], "path", "")
+            out["top"] = cands[0].path
         app.quit()
 
     def give_up() -> None:
         out["error"] = f"no demo query ranked within {args.timeout:.0f} s"
-        messages = getattr(win.messages, "messages", None)
-        out["messages"] = [str(m) for m in messages()] if callable(messages) else []
+        out["messages"] = win.messages.messages()
         app.quit()
-
-    def prepare(progress=None) -> str:
-        return demo.ensure_demo_index(progress=progress, workers=0)
 
     def failed(exc: BaseException) -> None:
         out["error"] = f"preparing the demo failed: {exc!r}"
         app.quit()
 
-    job = prepare_then_open(win, prepare, "Preparing the demo gallery (first run only)…",
-                            queries)
+    job = prepare_demo(win)
     job.signals.error.connect(failed)
     win.query_ranked.connect(ranked)
     QTimer.singleShot(int(args.timeout * 1000), give_up)
