@@ -79,9 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QThreadPool
     from PySide6.QtTest import QTest
 
-    win.jobs.cancel_all()
-    QThreadPool.globalInstance().waitForDone(120_000)  # a forward pass cannot be interrupted
-    QTest.qWait(100)
+    pool = QThreadPool.globalInstance()
+    deadline = time.monotonic() + 120  # a forward pass cannot be interrupted
+    while time.monotonic() < deadline:  # a finished job may queue the next photo's ranking
+        win.jobs.cancel_all()
+        pool.waitForDone(1000)
+        QTest.qWait(100)
+        if pool.activeThreadCount() == 0 and not win.jobs.workers:
+            break
     win.close()
     win.deleteLater()
     QTest.qWait(50)

@@ -17,3 +17,15 @@ def test_smoke_ranks_the_demo_query(qapp, monkeypatch, capsys, tmp_path):
     assert "berlin" in out["top"]  # the demo query's place is in Berlin
     assert out["ranked_s"] >= out["window_s"] > 0
     assert not (tmp_path / "smoke").exists()  # the throw-away home is removed
+
+
+def test_gui_start_keeps_torch_from_spin_waiting(qapp, monkeypatch):
+    """ensure_app sets OMP_WAIT_POLICY=PASSIVE (torch reads it when it is first imported)."""
+    from geomatch_app.gui.app import ensure_app
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    ensure_app()
+    assert smoke.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a user's own choice is kept
+    ensure_app()
+    assert smoke.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
