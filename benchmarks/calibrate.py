@@ -1,0 +1,220 @@
+"""Fit and measure the match-probability calibration of a model on every shared set.
+
+For each ../shared/data set with ground truth (Nordland subsampled, see calib_data.py): rank
+every query against the gallery and against the gallery *without its true place* (open set),
+compute the calibration features (training.calibration) with and without geometric
+verification of the top 5, and
+
+- measure with place-disjoint 5-fold cross-validation (no place in two folds) and, harder,
+  leave-one-set-out (the calibration never saw the gallery): top-1 correct-vs-wrong AUROC and
+  ECE, share of removed-place queries flagged no_match, share of correct top-1 kept as match;
+- measure re-ranking the top 5 by verified p_match against the descriptor ranking (R@1);
+- fit on everything and write models/calibration/<model>.json plus
+  benchmarks/results/calibrate_<model>.json.
+
+Usage: python benchmarks/calibrate.py [--model effnetlite2-gem] [--no-verify]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.calib_data import SETS, cache_dir, collect
+from geomatch_app.training.calibration import (
+    BASE_FEATURES,
+    VERIFIED_FEATURES,
+    LabelledSet,
+    Samples,
+    balance_weights,
+    builtin_calibration_path,
+    cross_validated_p,
+    fit_calibration,
+    gallery_stats,
+    measure,
+    place_folds,
+    pooled_reference,
+    set_samples,
+)
+
+RERANK_K = 5
+
+
+class CachedVerifier:
+    """models.verify.Verifier with inlier counts cached on disk between runs."""
+
+    def __init__(self, path: Path) -> None:
+        from geomatch_app.models.verify import Verifier
+
+        self.path = path
+        self.inner = Verifier()
+        self.cache = json.loads(path.read_text()) if path.exists() else {}
+
+    def __call__(self, q: str, c: str) -> int:
+        key = f"{q}|{c}"
+        if key not in self.cache:
+            self.cache[key] = self.inner.inliers(q, c)
+        return self.cache[key]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.cache))
+
+
+def thresholds(p: np.ndarray, s: Samples) -> tuple[float, float]:
+    """match: p ≥ 0.5 (more likely than not). no_match: below the largest threshold that still
+    keeps ≥ 90 % of the correct top-1 out of no_match (so "no match" is rarely said of a true
+    match), capped at 0.5 — measured on out-of-fold p."""
+    a = s.arrays()
+    correct = a["top1"] & ~a["open_set"] & a["y"]
+    t_no = float(np.quantile(p[correct], 0.10)) if correct.any() else 0.25
+    return 0.5, round(min(0.5, max(0.05, t_no)), 3)
+
+
+def rerank_effect(p: np.ndarray, s: Samples, inl: np.ndarray) -> dict:
+    """R@1 per set: descriptor order vs the top-5 re-ordered by verified p_match (out of
+    fold) vs by inlier count alone (full rankings only)."""
+    a = s.arrays()
+    full = ~a["open_set"]
+    out = {}
+    for name in np.unique(a["set"]):
+        rows = full & (a["set"] == name)
+        base = by_p = by_inl = 0
+        queries = np.unique(a["query"][rows])
+        for q in queries:
+            r = np.nonzero(rows & (a["query"] == q))[0]
+            base += a["y"][r[0]]
+            by_p += a["y"][r[np.argmax(p[r])]]
+            by_inl += a["y"][r[np.argmax(inl[r])]]  # argmax keeps the first on ties
+        n = len(queries)
+        out[str(name)] = {"n": n, "R@1": base / n, "R@1_rerank_p": by_p / n,
+                          "R@1_rerank_inliers": by_inl / n}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="effnetlite2-gem")
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--no-verify", action="store_true")
+    ap.add_argument("--no-write", action="store_true", help="measure only")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    verifier = None if args.no_verify else CachedVerifier(cache_dir() / args.model
+                                                          / "inliers.json")
+    samples = Samples()
+    stats_by_set = {}
+    offset = 0
+    weight_hash = ""
+    for name in args.sets.split(","):
+        d = collect(name, args.model)
+        from geomatch_app.index import Index
+
+        weight_hash = Index.open(d.index_dir).fingerprint["weight_hash"]
+        data = LabelledSet(name, d.queries, d.gallery, d.qdesc, d.gdesc)
+        st = gallery_stats(d.gdesc, d.gallery)
+        stats_by_set[name] = st
+        set_samples(data, st, samples=samples, verifier=verifier, query_offset=offset)
+        offset += len(d.queries)
+        print(f"{name}: {len(d.queries)} queries; unrelated-neighbour sim "
+              f"mean {st.mean:.3f} sd {st.std:.3f}", flush=True)
+        if verifier is not None:
+            verifier.save()
+    a = samples.arrays()
+    x, y = a["x"], a["y"]
+    w = balance_weights(a["set"])
+    nb = len(BASE_FEATURES)
+    folds = place_folds(a["group"])
+    loso = np.unique(a["set"], return_inverse=True)[1]
+    results = {"model": args.model, "features": list(VERIFIED_FEATURES if verifier
+                                                     else BASE_FEATURES),
+               "n_rows": int(len(y)), "sets": {}}
+
+    def evaluate(cols, feats, fold_ids, label):
+        p = cross_validated_p(x[:, :cols], y, fold_ids, w, feats)
+        return p, label
+
+    variants = [("base", nb, BASE_FEATURES)]
+    if verifier is not None:
+        variants.append(("verified", len(VERIFIED_FEATURES), VERIFIED_FEATURES))
+    raw_top = a["top1"] & ~a["open_set"]
+    from geomatch_app.training.calibration import auroc
+
+    results["raw_score_auroc_pooled"] = auroc(x[raw_top, 0], y[raw_top])
+    chosen = None
+    for vname, cols, feats in variants:
+        p_cv = cross_validated_p(x[:, :cols], y, folds, w, feats)
+        p_loso = cross_validated_p(x[:, :cols], y, loso, w, feats)
+        t_match, t_no = thresholds(p_cv, samples)
+        if vname == "base":
+            chosen = (t_match, t_no)
+        t_match, t_no = chosen
+        res = {"place_disjoint_5fold": measure(p_cv, samples, t_match, t_no),
+               "leave_one_set_out": measure(p_loso, samples, t_match, t_no), "per_set": {}}
+        for name in np.unique(a["set"]):
+            m = a["set"] == name
+            sub = Samples(*(list(np.asarray(v, dtype=object)[m]) for v in (
+                samples.x, samples.y, samples.group, samples.set_name, samples.top1,
+                samples.open_set, samples.query, samples.inliers)))
+            res["per_set"][str(name)] = {
+                "place_disjoint": measure(p_cv[m], sub, t_match, t_no),
+                "leave_one_set_out": measure(p_loso[m], sub, t_match, t_no)}
+        if vname == "verified":
+            inl = np.expm1(x[:, -1])
+            res["rerank"] = rerank_effect(p_cv, samples, inl)
+        results[vname] = res
+    results["thresholds"] = {"match": chosen[0], "no_match": chosen[1]}
+
+    rerank = {}
+    if "verified" in results:
+        per = results["verified"]["rerank"]
+        wins = [s for s, r in per.items() if r["R@1_rerank_p"] > r["R@1"]]
+        losses = [s for s, r in per.items() if r["R@1_rerank_p"] < r["R@1"]]
+        rerank = {"k": RERANK_K, "default": bool(wins) and not losses,
+                  "wins": wins, "losses": losses, "per_set": per}
+    results["rerank_decision"] = rerank
+
+    ref = pooled_reference(list(stats_by_set.values()))
+    cal = fit_calibration(samples, args.model, weight_hash, ref,
+                          match_threshold=chosen[0], no_match_threshold=chosen[1],
+                          report={"fitted_on": sorted(stats_by_set),
+                                  "place_disjoint_5fold": results["base"]
+                                  ["place_disjoint_5fold"],
+                                  "leave_one_set_out": results["base"]["leave_one_set_out"],
+                                  "script": "benchmarks/calibrate.py"})
+    if verifier is None:
+        cal.verified = None
+    cal.rerank = rerank
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    out = Path(__file__).parent / "results" / f"calibrate_{args.model}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    if not args.no_write:
+        print(f"calibration: {cal.save(builtin_calibration_path(args.model))}")
+    print(json.dumps({k: results[k] for k in ("raw_score_auroc_pooled", "thresholds")}))
+    for vname, _c, _f in variants:
+        for scheme in ("place_disjoint_5fold", "leave_one_set_out"):
+            r = results[vname][scheme]
+            print(f"{vname:9s} {scheme:22s} AUROC {r['auroc']:.3f} ECE {r['ece']:.3f} "
+                  f"removed→no_match {r['removed_flagged_no_match']:.2f} "
+                  f"correct→match {r['correct_kept_match']:.2f}")
+        for name, r in results[vname]["per_set"].items():
+            pd = r["place_disjoint"]
+            print(f"   {name:22s} n={pd['n']:4d} AUROC {pd['auroc'] or float('nan'):.3f} "
+                  f"ECE {pd['ece']:.3f} removed→no_match {pd['removed_flagged_no_match']:.2f} "
+                  f"correct→match {pd['correct_kept_match'] or float('nan'):.2f}")
+    if rerank:
+        print("rerank:", json.dumps(rerank["per_set"]))
+
+
+if __name__ == "__main__":
+    main()
