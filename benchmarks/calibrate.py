@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.calib_data import SETS, cache_dir, collect
+from geomatch_app.core.paths import models_dir
 from geomatch_app.training.calibration import (
     BASE_FEATURES,
     VERIFIED_FEATURES,
@@ -40,6 +41,7 @@ from geomatch_app.training.calibration import (
     place_folds,
     pooled_reference,
     set_samples,
+    write_card_section,
 )
 
 RERANK_K = 5
@@ -205,9 +207,10 @@ def main() -> None:
     cal = fit_calibration(samples, args.model, weight_hash, ref,
                           match_threshold=chosen[0], no_match_threshold=chosen[1],
                           report={"fitted_on": sorted(stats_by_set),
-                                  "place_disjoint_5fold": results["base"]
+                                  "place_disjoint_5fold": results[variants[-1][0]]
                                   ["place_disjoint_5fold"],
-                                  "leave_one_set_out": results["base"]["leave_one_set_out"],
+                                  "leave_one_set_out": results[variants[-1][0]]
+                                  ["leave_one_set_out"],
                                   "script": "benchmarks/calibrate.py"})
     if verifier is None:
         cal.verified = None
@@ -217,7 +220,11 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=float) + "\n")
     if not args.no_write:
-        print(f"calibration: {cal.save(builtin_calibration_path(args.model))}")
+        path = cal.save(builtin_calibration_path(args.model))
+        card = models_dir() / f"{args.model}.md"
+        if card.is_file():
+            write_card_section(card, cal, f"models/calibration/{args.model}.json")
+        print(f"calibration: {path}")
     print(json.dumps({k: results[k] for k in ("raw_score_auroc_pooled", "thresholds")}))
     for vname, _cols, _feats in variants:
         for scheme in ("place_disjoint_5fold", "leave_one_set_out"):

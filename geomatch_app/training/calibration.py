@@ -649,3 +649,213 @@ def measure(p: np.ndarray, samples: Samples, match_threshold: float,
     out["auroc_with_open_set"] = auroc(p[both], y[both])
     out["ece_with_open_set"] = ece(p[both], y[both])
     return out
+
+
+# -- one ranking, end to end (what app.ranking.rank calls) ----------------------------------
+
+@dataclass
+class Judgement:
+    """A ranking with p_match per candidate, the verdict and the calibrated estimate."""
+
+    candidates: list[Candidate]
+    estimate: Estimate | None
+    verdict: str | None  # None: the model has no calibration (raw scores only)
+    p_best: float | None = None
+    inliers: dict[str, int] = field(default_factory=dict)  # candidate path -> inliers
+    reranked: bool = False
+
+    def to_json(self) -> dict:
+        return {"verdict": self.verdict, "p_best": self.p_best, "reranked": self.reranked,
+                "inliers": self.inliers}
+
+
+def judge(index, query_path: str, candidates: Sequence[Candidate],
+          estimate: Estimate | None = None, *, calibration: Calibration | None = None,
+          verify: bool | None = None, rerank: bool | None = None, k_verify: int = 5,
+          verifier=None, progress=None) -> Judgement:
+    """Read one ranking through the model's calibration.
+
+    ``verify`` (default: when the calibration has a verified fit) runs geometric verification
+    (models.verify) on the top ``k_verify`` and uses the inliers as evidence; ``rerank``
+    (default: the calibration's measured decision, ``rerank["default"]``) re-orders those by
+    verified p_match. The estimate's confidence becomes P(truth within its radius)
+    (:func:`estimate_confidence`). Without a calibration the ranking is returned unchanged
+    with ``verdict`` None.
+    """
+    cal = calibration or load_calibration(index.fingerprint)
+    cands = sorted(candidates, key=lambda c: c.rank)
+    if cal is None or not cands:
+        return Judgement(list(cands), estimate, None)
+    stats = index_gallery_stats(index)
+    verify = cal.verified is not None if verify is None else verify
+    inliers: list[int | None] | None = None
+    found: dict[str, int] = {}
+    if verify:
+        from geomatch_app.models.verify import Verifier
+
+        verifier = verifier or Verifier()
+        inliers = []
+        n = min(k_verify, len(cands))
+        for i, c in enumerate(cands):
+            if i < n:
+                if progress is not None:
+                    progress.step(i, n, "verifying geometry")
+                found[c.path] = int(verifier(query_path, c.path))
+                inliers.append(found[c.path])
+            else:
+                inliers.append(None)
+    a = assess(cands, cal, stats, inliers)
+    out = a.candidates
+    rerank = bool(cal.rerank.get("default", False)) if rerank is None else rerank
+    if rerank and verify:
+        out = rerank_by_p(a, int(cal.rerank.get("k", k_verify)))
+    est = estimate_confidence(estimate, out)
+    return Judgement(out, est, a.verdict, round(a.p_best, 4), found, rerank and verify)
+
+
+# -- refit after fine-tuning -----------------------------------------------------------------
+
+def labelled_sets(model, manifests: Sequence[str | Path], device: str = "cpu",
+                  progress=None) -> list[LabelledSet]:
+    """Embed the gallery and query rows of each manifest with ``model``."""
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.index.extract import embed_paths
+
+    out = []
+    for m in manifests:
+        gallery = load_photos(m, role="gallery").photos
+        queries = load_photos(m, role="query").photos
+        if not gallery or not queries:
+            continue
+        g = embed_paths(model, [p.path for p in gallery], device=device, progress=progress)
+        q = embed_paths(model, [p.path for p in queries], device=device, progress=progress)
+        gok = ~np.isnan(g).any(axis=1)
+        qok = ~np.isnan(q).any(axis=1)
+        out.append(LabelledSet(Path(m).parent.name, [p for p, k in zip(queries, qok,
+                                                                        strict=True) if k],
+                               [p for p, k in zip(gallery, gok, strict=True) if k],
+                               q[qok], g[gok]))
+    return out
+
+
+def calibrate_model(model, sets: Sequence[LabelledSet], verify: bool = True,
+                    base: Calibration | None = None) -> Calibration:
+    """Fit a calibration for ``model`` on labelled sets (thresholds and re-rank decision are
+    kept from ``base``, the calibration it was fine-tuned from, when given)."""
+    verifier = None
+    if verify:
+        from geomatch_app.models.verify import Verifier
+
+        verifier = Verifier()
+    samples = Samples()
+    stats = []
+    offset = 0
+    for s in sets:
+        st = gallery_stats(s.gdesc, s.gallery)
+        if st is None:
+            continue
+        stats.append(st)
+        set_samples(s, st, samples=samples, verifier=verifier, query_offset=offset)
+        offset += len(s.queries)
+    if not stats:
+        raise GeomatchError("no labelled gallery to calibrate on", getattr(model, "name", ""),
+                            "give sets with place ids or coordinates")
+    a = samples.arrays()
+    folds = place_folds(a["group"])
+    w = balance_weights(a["set"])
+    cols = a["x"].shape[1]
+    feats = VERIFIED_FEATURES if cols == len(VERIFIED_FEATURES) else BASE_FEATURES
+    t_match = base.match_threshold if base else 0.5
+    t_no = base.no_match_threshold if base else 0.35
+    p = cross_validated_p(a["x"], a["y"], folds, w, feats)
+    report = {"fitted_on": [s.name for s in sets],
+              "place_disjoint_5fold": measure(p, samples, t_match, t_no)}
+    cal = fit_calibration(samples, model.name, model.weight_hash(), pooled_reference(stats),
+                          match_threshold=t_match, no_match_threshold=t_no, report=report)
+    cal.rerank = dict(base.rerank) if base else {}
+    return cal
+
+
+SHARED_CALIBRATION_SETS = ("vprtutorial_triplets", "fordham_places", "opensfm_berlin_lund",
+                           "corridor_vprbench")
+
+
+def refit_model_dir(model_dir: str | Path, manifests: Sequence[str | Path] | None = None,
+                    device: str = "cpu", progress=None) -> Calibration:
+    """Refit and save ``calibration.json`` of a fine-tuned model folder (the fine-tune path
+    calls this after saving the weights). ``manifests`` default to the small ../shared/data
+    sets when present; without any labelled data the base model's calibration is copied,
+    marked ``inherited_from`` (its probabilities then describe the base model, and say so)."""
+    from geomatch_app.core.paths import shared_data_dir
+    from geomatch_app.models.checkpoint import load_model, read_config
+
+    model_dir = Path(model_dir)
+    model = load_model(model_dir, device=device)
+    base_name = read_config(model_dir).get("base_model", "")
+    base_cal = None
+    base_path = builtin_calibration_path(base_name) if base_name else None
+    if base_path is not None and base_path.is_file():
+        base_cal = Calibration.load(base_path)
+    if manifests is None:
+        root = shared_data_dir()
+        manifests = [root / n / "manifest.csv" for n in SHARED_CALIBRATION_SETS
+                     if root is not None and (root / n / "manifest.csv").is_file()]
+    sets = labelled_sets(model, manifests, device, progress) if manifests else []
+    if sets:
+        cal = calibrate_model(model, sets, base=base_cal)
+    elif base_cal is not None:
+        cal = replace(base_cal, model=model.name, weight_hash=model.weight_hash(),
+                      inherited_from=base_name)
+    else:
+        raise GeomatchError("no labelled data to calibrate on and no base calibration",
+                            model_dir, "pass labelled manifests (place_id or lat/lon)")
+    cal.save(model_dir / CALIBRATION_FILE)
+    from geomatch_app.models.checkpoint import CARD_FILE
+
+    write_card_section(model_dir / CARD_FILE, cal)
+    return cal
+
+
+def card_section(cal: Calibration, where: str = CALIBRATION_FILE) -> str:
+    """The "## Calibration" section of a model card: what the probabilities were fitted on
+    and what they measured."""
+    r = cal.report.get("place_disjoint_5fold", {})
+
+    def f(v) -> str:
+        return "–" if v is None else f"{v:.2f}"
+
+    feats = ", ".join((cal.verified or cal.base).features)
+    lines = ["## Calibration", "",
+             "`p_match` (P(same place) per candidate) comes from a logistic calibration stored "
+             f"with the model (`{where}`; features: {feats}; see "
+             "`geomatch_app/training/calibration.py`).", ""]
+    if cal.inherited_from:
+        lines += [f"Inherited from `{cal.inherited_from}` (no labelled data to refit on): the "
+                  "probabilities describe the base model.", ""]
+    else:
+        lines += [f"Fitted on: {', '.join(cal.report.get('fitted_on', [])) or '–'}. "
+                  f"Place-disjoint 5-fold: top-1 AUROC {f(r.get('auroc'))}, ECE "
+                  f"{f(r.get('ece'))}, removed-place queries flagged no_match "
+                  f"{f(r.get('removed_flagged_no_match'))}, correct top-1 kept as match "
+                  f"{f(r.get('correct_kept_match'))} (n = {r.get('n', '–')}).", ""]
+    lines += [f"Verdict: match when the best p_match ≥ {cal.match_threshold:g}, no_match below "
+              f"{cal.no_match_threshold:g}, uncertain between. Re-ranking the top "
+              f"{cal.rerank.get('k', 5)} by verified p_match: "
+              f"{'on' if cal.rerank.get('default') else 'off'} by default.", ""]
+    return "\n".join(lines)
+
+
+def write_card_section(card: str | Path, cal: Calibration,
+                       where: str = CALIBRATION_FILE) -> None:
+    """Replace (or append) the "## Calibration" section of a model card file."""
+    card = Path(card)
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    head, sep, rest = text.partition("\n## Calibration\n")
+    tail = ""
+    if sep:
+        nxt = rest.find("\n## ")
+        tail = rest[nxt:] if nxt >= 0 else ""
+    new = head.rstrip("\n") + "\n\n" + card_section(cal, where) + tail
+    tmp = card.with_name(card.name + ".tmp")
+    tmp.write_text(new.lstrip("\n"), encoding="utf-8")
+    os.replace(tmp, card)
