@@ -461,10 +461,11 @@ def assess(candidates: Sequence[Candidate], calibration: Calibration,
     return Assessment(out, calibration.verdict(best if len(p) else None), best)
 
 
-def rerank_by_p(assessment: Assessment, k: int) -> list[Candidate]:
+def rerank_by_p(candidates: Sequence[Candidate], k: int) -> list[Candidate]:
     """The top-k re-ordered by (verified) p_match, ranks renumbered; the rest unchanged."""
-    top = sorted(assessment.candidates[:k], key=lambda c: -(c.p_match or 0.0))
-    rest = assessment.candidates[k:]
+    cands = sorted(candidates, key=lambda c: c.rank)
+    top = sorted(cands[:k], key=lambda c: -(c.p_match or 0.0))
+    rest = cands[k:]
     return [replace(c, rank=i) for i, c in enumerate(top + rest, start=1)]
 
 
@@ -672,7 +673,7 @@ class Judgement:
 def judge(index, query_path: str, candidates: Sequence[Candidate],
           estimate: Estimate | None = None, *, calibration: Calibration | None = None,
           verify: bool | None = None, rerank: bool | None = None, k_verify: int = 5,
-          verifier=None, progress=None) -> Judgement:
+          verifier=None, stats: GalleryStats | None = None, progress=None) -> Judgement:
     """Read one ranking through the model's calibration.
 
     ``verify`` (default: when the calibration has a verified fit) runs geometric verification
@@ -686,7 +687,7 @@ def judge(index, query_path: str, candidates: Sequence[Candidate],
     cands = sorted(candidates, key=lambda c: c.rank)
     if cal is None or not cands:
         return Judgement(list(cands), estimate, None)
-    stats = index_gallery_stats(index)
+    stats = stats or index_gallery_stats(index)
     verify = cal.verified is not None if verify is None else verify
     inliers: list[int | None] | None = None
     found: dict[str, int] = {}
@@ -708,7 +709,7 @@ def judge(index, query_path: str, candidates: Sequence[Candidate],
     out = a.candidates
     rerank = bool(cal.rerank.get("default", False)) if rerank is None else rerank
     if rerank and verify:
-        out = rerank_by_p(a, int(cal.rerank.get("k", k_verify)))
+        out = rerank_by_p(out, int(cal.rerank.get("k", k_verify)))
     est = estimate_confidence(estimate, out)
     return Judgement(out, est, a.verdict, round(a.p_best, 4), found, rerank and verify)
 

@@ -119,8 +119,8 @@ def test_verdict_and_rerank_follow_the_probabilities() -> None:
     assert v.candidates[1].p_match == pytest.approx(1 / (1 + np.exp(3 - np.log(4001) + 3)),
                                                     abs=1e-4)
     assert v.candidates[2].p_match == pytest.approx(a.candidates[2].p_match)
-    assert [c.path for c in rerank_by_p(v, 3)][:2] == ["/g/1.jpg", "/g/0.jpg"]
-    assert [c.rank for c in rerank_by_p(v, 3)] == [1, 2, 3]
+    assert [c.path for c in rerank_by_p(v.candidates, 3)][:2] == ["/g/1.jpg", "/g/0.jpg"]
+    assert [c.rank for c in rerank_by_p(v.candidates, 3)] == [1, 2, 3]
 
 
 def test_estimate_confidence_is_the_best_p_within_the_radius() -> None:
