@@ -330,8 +330,8 @@ class Calibration:
     weight_hash: str
     base: Logistic
     verified: Logistic | None = None
-    match_threshold: float = 0.5
-    no_match_threshold: float = 0.25
+    match_threshold: float = 0.65  # benchmarks/calibrate.py chooses them from measurements
+    no_match_threshold: float = 0.5
     reference_stats: GalleryStats | None = None
     rerank: dict = field(default_factory=dict)  # {"default": bool, "k": int, "per_set": {...}}
     report: dict = field(default_factory=dict)  # how it was fitted and what it measured
@@ -382,7 +382,7 @@ class Calibration:
         ref = d.get("reference_stats")
         return cls(d["model"], d.get("weight_hash", ""), Logistic.from_json(d["base"]),
                    Logistic.from_json(d["verified"]) if d.get("verified") else None,
-                   float(th.get("match", 0.5)), float(th.get("no_match", 0.25)),
+                   float(th.get("match", 0.65)), float(th.get("no_match", 0.5)),
                    GalleryStats.from_json(ref) if ref else None, dict(d.get("rerank") or {}),
                    dict(d.get("report") or {}), str(d.get("inherited_from", "")))
 
@@ -604,7 +604,7 @@ def cross_validated_p(x: np.ndarray, y: np.ndarray, folds: np.ndarray, weights: 
 
 def fit_calibration(samples: Samples, model: str, weight_hash: str,
                     reference: GalleryStats | None, l2: float = 1.0,
-                    match_threshold: float = 0.5, no_match_threshold: float = 0.25,
+                    match_threshold: float = 0.65, no_match_threshold: float = 0.5,
                     report: dict | None = None) -> Calibration:
     """Fit on every row (the cross-validated measurements are in ``report``)."""
     a = samples.arrays()
@@ -766,8 +766,8 @@ def calibrate_model(model, sets: Sequence[LabelledSet], verify: bool = True,
     w = balance_weights(a["set"])
     cols = a["x"].shape[1]
     feats = VERIFIED_FEATURES if cols == len(VERIFIED_FEATURES) else BASE_FEATURES
-    t_match = base.match_threshold if base else 0.5
-    t_no = base.no_match_threshold if base else 0.35
+    t_match = base.match_threshold if base else 0.65
+    t_no = base.no_match_threshold if base else 0.5
     p = cross_validated_p(a["x"], a["y"], folds, w, feats)
     report = {"fitted_on": [s.name for s in sets],
               "place_disjoint_5fold": measure(p, samples, t_match, t_no)}
