@@ -58,6 +58,13 @@ VERDICT_TEXT = {
     "no_match": "No confident match in this gallery — the closest photos are shown for reference",
 }
 _QUANTILES = np.linspace(0.0, 1.0, 101)
+_VERDICT_ORDER = {"match": 0, "uncertain": 1, "no_match": 2}
+
+
+def verdict_sort_key(verdict: str | None, p_best: float | None = None) -> tuple[int, float]:
+    """Queue order: confident matches first (quick to confirm), then uncertain, then no_match,
+    then photos not ranked or not calibrated; within a verdict the most probable first."""
+    return (_VERDICT_ORDER.get(verdict or "", 3), -(p_best or 0.0))
 
 
 # -- places ----------------------------------------------------------------------------------

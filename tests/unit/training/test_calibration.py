@@ -25,6 +25,7 @@ from geomatch_app.training.calibration import (
     refit_model_dir,
     rerank_by_p,
     unrelated_neighbour_sims,
+    verdict_sort_key,
     without_place,
     write_card_section,
 )
@@ -121,6 +122,13 @@ def test_verdict_and_rerank_follow_the_probabilities() -> None:
     assert v.candidates[2].p_match == pytest.approx(a.candidates[2].p_match)
     assert [c.path for c in rerank_by_p(v.candidates, 3)][:2] == ["/g/1.jpg", "/g/0.jpg"]
     assert [c.rank for c in rerank_by_p(v.candidates, 3)] == [1, 2, 3]
+
+
+def test_queue_order_puts_confident_matches_first() -> None:
+    rows = [("c", None, None), ("b", "no_match", 0.1), ("a", "match", 0.7), ("d", "match", 0.9),
+            ("e", "uncertain", 0.6)]
+    rows.sort(key=lambda r: verdict_sort_key(r[1], r[2]))
+    assert [r[0] for r in rows] == ["d", "a", "e", "b", "c"]
 
 
 def test_estimate_confidence_is_the_best_p_within_the_radius() -> None:
