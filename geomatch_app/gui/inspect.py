@@ -38,8 +38,6 @@ from PySide6.QtWidgets import (
 from geomatch_app.gui.images import _RAMP
 from geomatch_app.gui.imageview import CompareView, ImageView
 
-FEATURE_MAGNITUDE = "magnitude"
-
 LABELS = {
     "none": "none",
     "magnitude": "feature magnitude",
@@ -233,7 +231,7 @@ class SideBySide(QWidget):
 
         self.method = QComboBox()
         self.method.setToolTip("Heatmap: which image regions drive the match")
-        self._fill(["none", FEATURE_MAGNITUDE])
+        self._fill(["none", "magnitude"])
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)

@@ -436,14 +436,17 @@ class Store:
             row = self._query_row(db, query_id, live_only=False)
             return from_row(QueryRecord, {**row, "status": self._status(db, query_id)})
 
-    def find_query(self, path: str | Path) -> QueryRecord | None:
-        """A live query by path; failing that, by the content hash of the file at ``path``
-        (so a photo that was moved or renamed is still found)."""
+    def find_query(self, path: str | Path, *, sha256: str | None = None,
+                   by_content: bool = True) -> QueryRecord | None:
+        """A live query by path; failing that (when ``by_content``), by the content hash of
+        the file at ``path`` — ``sha256`` when the caller already has it — so a photo that was
+        moved or renamed is still found. ``by_content=False`` never reads the file (for
+        callers on a GUI thread)."""
         db = self._db()
         row = _first(db, "SELECT id FROM queries WHERE path = ? AND deleted = 0",
                      [norm_path(path)])
-        if row is None and Path(path).is_file():
-            digest = file_sha256(path)
+        if row is None and by_content and (sha256 or Path(path).is_file()):
+            digest = sha256 or file_sha256(path)
             if digest:
                 row = _first(db, "SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
                                  " ORDER BY id DESC", [digest])
