@@ -432,6 +432,16 @@ def calibration_path(fingerprint: dict) -> Path | None:
     return builtin_calibration_path(name)
 
 
+def calibration_key(fingerprint: dict) -> str:
+    """Changes whenever the model's calibration file does ("" when it has none), so a stored
+    ranking made under another calibration is not re-used."""
+    path = calibration_path(fingerprint)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path else ""
+    except OSError:
+        return ""
+
+
 def load_calibration(fingerprint: dict) -> Calibration | None:
     """The model's calibration, or None (with a log line) when it has none or it was fitted to
     other weights — then the caller shows raw scores only, never a made-up probability."""
