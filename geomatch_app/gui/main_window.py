@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         self._show_project()
         if getattr(index, "_model", None) is not None:
             self.inspect_panel.set_model(index.model, explain.heatmap_methods(index.model),
-                                         self.settings.heatmap)
+                                         self.settings.heatmap, index=index)
         self.ranker.k, self.ranker.sigma_km = self.settings.k, self.settings.sigma_km or None
         self.ranker.restart(self.project, [p for p in self.queue.paths()
                                            if self.queue.status(p) != "error"])

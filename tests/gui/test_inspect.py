@@ -105,3 +105,17 @@ def test_verdict_banner_says_it_in_words(qtbot) -> None:
     assert b.text().startswith("Confident match")
     b.set_verdict(None)
     assert "not calibrated" in b.text()
+
+
+def test_window_draws_verified_correspondences_of_the_picked_candidate(qtbot, ranked_window):
+    from PySide6.QtCore import Qt
+
+    win = ranked_window
+    qtbot.keyClick(win, Qt.Key.Key_1)
+    side = win.inspect
+    qtbot.waitUntil(lambda: side.cand_view.has_image(), timeout=10_000)
+    assert side.set_view("matches")
+    qtbot.waitUntil(lambda: side.inliers is not None, timeout=60_000)
+    assert side.pair()[1] == win.inspect_panel.candidate.path
+    assert len(side.match_view.lines) == min(side.inliers, side.match_view.MAX_LINES)
+    assert "verified correspondences" in side.status.text()
