@@ -745,8 +745,11 @@ def labelled_sets(model, manifests: Sequence[str | Path], device: str = "cpu",
         queries = load_photos(m, role="query").photos
         if not gallery or not queries:
             continue
-        g = embed_paths(model, [p.path for p in gallery], device=device, progress=progress)
-        q = embed_paths(model, [p.path for p in queries], device=device, progress=progress)
+        # loader processes cost more than they save on these small sets
+        g = embed_paths(model, [p.path for p in gallery], device=device, progress=progress,
+                        workers=0 if len(gallery) < 256 else None)
+        q = embed_paths(model, [p.path for p in queries], device=device, progress=progress,
+                        workers=0 if len(queries) < 256 else None)
         gok = ~np.isnan(g).any(axis=1)
         qok = ~np.isnan(q).any(axis=1)
         out.append(LabelledSet(Path(m).parent.name, [p for p, k in zip(queries, qok,
@@ -799,11 +802,13 @@ SHARED_CALIBRATION_SETS = ("vprtutorial_triplets", "fordham_places", "opensfm_be
 
 
 def refit_model_dir(model_dir: str | Path, manifests: Sequence[str | Path] | None = None,
-                    device: str = "cpu", progress=None) -> Calibration:
+                    device: str = "cpu", progress=None,
+                    verify: bool | None = None) -> Calibration:
     """Refit and save ``calibration.json`` of a fine-tuned model folder (the fine-tune path
     calls this after saving the weights). ``manifests`` default to the small ../shared/data
     sets when present; without any labelled data the base model's calibration is copied,
-    marked ``inherited_from`` (its probabilities then describe the base model, and say so)."""
+    marked ``inherited_from`` (its probabilities then describe the base model, and say so).
+    ``verify`` (default: when the base calibration uses inliers) adds the verified fit."""
     from geomatch_app.core.paths import shared_data_dir
     from geomatch_app.models.checkpoint import load_model, read_config
 
@@ -819,8 +824,10 @@ def refit_model_dir(model_dir: str | Path, manifests: Sequence[str | Path] | Non
         manifests = [root / n / "manifest.csv" for n in SHARED_CALIBRATION_SETS
                      if root is not None and (root / n / "manifest.csv").is_file()]
     sets = labelled_sets(model, manifests, device, progress) if manifests else []
+    if verify is None:
+        verify = base_cal is None or base_cal.verified is not None
     if sets:
-        cal = calibrate_model(model, sets, base=base_cal)
+        cal = calibrate_model(model, sets, verify=verify, base=base_cal)
     elif base_cal is not None:
         cal = replace(base_cal, model=model.name, weight_hash=model.weight_hash(),
                       inherited_from=base_name)
