@@ -763,11 +763,6 @@ def calibrate_model(model, sets: Sequence[LabelledSet], verify: bool = True,
                     base: Calibration | None = None) -> Calibration:
     """Fit a calibration for ``model`` on labelled sets (thresholds and re-rank decision are
     kept from ``base``, the calibration it was fine-tuned from, when given)."""
-    verifier = None
-    if verify:
-        from geomatch_app.models.verify import Verifier
-
-        verifier = Verifier()
     samples = Samples()
     stats = []
     offset = 0
@@ -776,6 +771,11 @@ def calibrate_model(model, sets: Sequence[LabelledSet], verify: bool = True,
         if st is None:
             continue
         stats.append(st)
+        verifier = None
+        if verify:  # one cache per set, large enough that no photo is read twice
+            from geomatch_app.models.verify import Verifier
+
+            verifier = Verifier(cache_size=len(s.queries) + len(s.gallery))
         set_samples(s, st, samples=samples, verifier=verifier, query_offset=offset)
         offset += len(s.queries)
     if not stats:
