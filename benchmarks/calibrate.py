@@ -110,6 +110,53 @@ def rerank_effect(p: np.ndarray, s: Samples, inl: np.ndarray) -> dict:
     return out
 
 
+def confidence_check(datasets: list[tuple[LabelledSet, int]], p: np.ndarray,
+                     s: Samples) -> dict:
+    """Is the estimate's confidence a probability that the truth lies within its radius?
+    For the queries with coordinates (full and removed-place rankings): the KDE estimate of the
+    top 20 with out-of-fold p_match on the top 5, its confidence, and whether the true location
+    is within radius_m (+ the 25 m match threshold, as in estimate_confidence)."""
+    from dataclasses import replace
+
+    from geomatch_app.geo.distance import haversine_m
+    from geomatch_app.geo.kde import estimate_location
+    from geomatch_app.training.calibration import (
+        auroc,
+        ece,
+        estimate_confidence,
+        rank_set,
+        without_place,
+    )
+
+    a = s.arrays()
+    conf, hit, rem = [], [], []
+    for data, offset in datasets:
+        rankings = rank_set(data, 20 + 64)
+        for qi, (q, full) in enumerate(zip(data.queries, rankings, strict=True)):
+            if not q.has_location:
+                continue
+            for removed, cands in ((False, full[:20]), (True, without_place(q, full)[:20])):
+                rows = np.nonzero((a["query"] == offset + qi) & (a["open_set"] == removed))[0]
+                cands = [replace(c, p_match=float(p[rows[i]]) if i < len(rows) else None)
+                         for i, c in enumerate(cands)]
+                est = estimate_confidence(estimate_location(cands), cands)
+                if est is None:
+                    continue
+                conf.append(est.confidence)
+                rem.append(removed)
+                hit.append(bool(haversine_m(q.lat, q.lon, est.lat, est.lon)
+                                <= est.radius_m + 25.0))
+    conf_a, hit_a, rem_a = np.array(conf), np.array(hit, bool), np.array(rem, bool)
+    out = {}
+    for name, m in (("full_rankings", ~rem_a), ("removed_place_rankings", rem_a),
+                    ("both", np.ones(len(conf_a), bool))):
+        out[name] = {"n": int(m.sum()), "auroc": auroc(conf_a[m], hit_a[m]),
+                     "ece": ece(conf_a[m], hit_a[m]),
+                     "share_within": float(hit_a[m].mean()) if m.any() else None,
+                     "mean_confidence": float(conf_a[m].mean()) if m.any() else None}
+    return out
+
+
 def _f(v: float | None) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
@@ -132,6 +179,7 @@ def main() -> None:
     stats_by_set = {}
     offset = 0
     weight_hash = ""
+    located: list[tuple[LabelledSet, int]] = []
     for name in args.sets.split(","):
         d = collect(name, args.model)
         from geomatch_app.index import Index
@@ -141,6 +189,8 @@ def main() -> None:
         st = gallery_stats(d.gdesc, d.gallery)
         stats_by_set[name] = st
         set_samples(data, st, samples=samples, verifier=verifier, query_offset=offset)
+        if any(q.has_location for q in d.queries):
+            located.append((data, offset))
         offset += len(d.queries)
         print(f"{name}: {len(d.queries)} queries; unrelated-neighbour sim "
               f"mean {st.mean:.3f} sd {st.std:.3f}", flush=True)
@@ -192,6 +242,7 @@ def main() -> None:
         if vname == "verified":
             inl = np.expm1(x[:, -1])
             res["rerank"] = rerank_effect(p_cv, samples, inl)
+        res["estimate_confidence"] = confidence_check(located, p_cv, samples)
         results[vname] = res
     results["thresholds"] = {"match": chosen[0], "no_match": chosen[1]}
 
@@ -238,6 +289,10 @@ def main() -> None:
             print(f"   {name[:40]:40s} n={pd['n']:4d} AUROC {_f(pd['auroc'])} "
                   f"ECE {_f(pd['ece'])} removed→no_match {pd['removed_flagged_no_match']:.2f} "
                   f"correct→match {_f(pd['correct_kept_match'])}")
+        for k, v in results[vname]["estimate_confidence"].items():
+            print(f"   estimate confidence, {k}: n={v['n']} AUROC {_f(v['auroc'])} "
+                  f"ECE {_f(v['ece'])} truth within radius {_f(v['share_within'])} "
+                  f"mean confidence {_f(v['mean_confidence'])}")
     if rerank:
         print("rerank:", json.dumps(rerank["per_set"]))
 

@@ -490,20 +490,25 @@ def estimate_confidence(estimate: Estimate | None, candidates: Sequence[Candidat
                         threshold_m: float = DEFAULT_THRESHOLD_M) -> Estimate | None:
     """The estimate with ``confidence`` = P(the true location lies within ``radius_m``).
 
-    The true location is within the radius (up to the match threshold) when a candidate inside
-    it truly shows the place, so P ≥ max p_match over those candidates; we use that bound (the
-    candidates of one place are strongly dependent, so noisy-or would over-count). Without
-    p_match the KDE's relative confidence is kept.
+    The truth is within the radius (up to the match threshold) when at least one candidate
+    inside it truly shows the place: 1 − Π (1 − p_match) over those candidates (noisy-or).
+    Measured on the located shared sets (benchmarks/calibrate.py, "estimate_confidence"), this
+    is still *under*-confident — the truth was within the radius in 93 % of 28 rankings, mean
+    confidence 0.57, ECE 0.38 (the max of p_match instead: 0.47, ECE 0.46) — because in a street gallery the
+    photos next to the true spot also put the estimate near it; it is never over-confident
+    there. Without p_match the KDE's relative confidence is kept.
     """
     if estimate is None:
         return None
-    inside = [c.p_match for c in candidates
-              if c.p_match is not None and c.lat is not None and c.lon is not None
-              and haversine_m(estimate.lat, estimate.lon, c.lat, c.lon)
-              <= estimate.radius_m + threshold_m]
     if not any(c.p_match is not None for c in candidates):
         return estimate
-    return replace(estimate, confidence=round(float(max(inside, default=0.0)), 4))
+    miss = 1.0
+    for c in candidates:
+        if c.p_match is not None and c.lat is not None and c.lon is not None and \
+                haversine_m(estimate.lat, estimate.lon, c.lat, c.lon) \
+                <= estimate.radius_m + threshold_m:
+            miss *= 1.0 - float(c.p_match)
+    return replace(estimate, confidence=round(1.0 - miss, 4))
 
 
 # -- fitting ---------------------------------------------------------------------------------

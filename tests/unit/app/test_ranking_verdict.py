@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from geomatch_app.app.project import open_project
@@ -37,8 +38,11 @@ def test_rank_carries_verdict_and_p_match_into_the_store(tmp_path, fordham):
         assert result.p_best == pytest.approx(max(c.p_match for c in result.candidates),
                                               abs=1e-4)
         assert len(result.inliers) == 5  # the top 5 were verified
-        # the estimate's confidence is now a probability from the candidates near it
-        assert result.estimate.confidence <= result.p_best + 1e-9
+        # the estimate's confidence: P(some candidate within its radius shows the place)
+        est = result.estimate
+        near = [c.p_match for c in result.candidates
+                if c.distance_m is not None and c.distance_m <= est.radius_m + 25]
+        assert est.confidence == pytest.approx(1 - np.prod([1 - p for p in near]), abs=1e-3)
         run = project.store.run(result.run_id)
         assert run.verdict == result.verdict
         assert [s.p_match for s in run.suggestions] == [c.p_match for c in result.candidates]

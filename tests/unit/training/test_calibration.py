@@ -131,11 +131,14 @@ def test_queue_order_puts_confident_matches_first() -> None:
     assert [r[0] for r in rows] == ["d", "a", "e", "b", "c"]
 
 
-def test_estimate_confidence_is_the_best_p_within_the_radius() -> None:
+def test_estimate_confidence_combines_the_candidates_within_the_radius() -> None:
     est = Estimate(50.0, 8.0, 100.0, 1.0)
     inside = Candidate(1, 0.9, "a.jpg", lat=50.0005, lon=8.0, p_match=0.3)  # 56 m
-    outside = Candidate(2, 0.8, "b.jpg", lat=50.01, lon=8.0, p_match=0.9)  # 1.1 km
-    assert estimate_confidence(est, [inside, outside]).confidence == pytest.approx(0.3)
+    edge = Candidate(2, 0.9, "c.jpg", lat=50.0011, lon=8.0, p_match=0.5)  # 122 m ≤ 100 + 25
+    outside = Candidate(3, 0.8, "b.jpg", lat=50.01, lon=8.0, p_match=0.9)  # 1.1 km
+    got = estimate_confidence(est, [inside, edge, outside]).confidence
+    assert got == pytest.approx(1 - 0.7 * 0.5)
+    assert estimate_confidence(est, [outside]).confidence == 0.0
     raw = Candidate(1, 0.9, "a.jpg", lat=50.0, lon=8.0)
     assert estimate_confidence(est, [raw]).confidence == 1.0  # uncalibrated: unchanged
 
