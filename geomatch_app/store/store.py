@@ -90,12 +90,12 @@ class _Tx:
     changes: list[dict[str, Any]] = field(default_factory=list)
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
-        pk = self.db[table].insert(row).last_pk
-        self._note_insert(table, [int(pk)])
-        return int(pk)
+        pk = _insert(self.db, table, row)
+        self._note_insert(table, [pk])
+        return pk
 
     def insert_many(self, table: str, rows: list[dict[str, Any]]) -> list[int]:
-        ids = [int(self.db[table].insert(row).last_pk) for row in rows]
+        ids = [_insert(self.db, table, row) for row in rows]
         self._note_insert(table, ids)
         return ids
 
@@ -451,6 +451,12 @@ class Store:
                 row = _first(db, "SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
                                  " ORDER BY id DESC", [digest])
         return self.query(row["id"]) if row else None
+
+    def queries_with_hash(self, sha256: str) -> list[QueryRecord]:
+        """Live queries whose file had these bytes, newest first."""
+        rows = self._db().execute("SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
+                                  " ORDER BY id DESC", [sha256]).fetchall()
+        return [self.query(r[0]) for r in rows]
 
     def queries(self, status: str | None = None) -> list[QueryRecord]:
         """Live queries in the order they were added, each with the status of its current
@@ -877,10 +883,20 @@ class _NothingToDo(Exception):
     pass
 
 
+def _insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    """One row, one statement (sqlite-utils' insert inspects the schema three times first).
+    ``table`` and the keys are this module's own names, never user text."""
+    cols = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return int(db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+                          list(row.values())).lastrowid)
+
+
 def _first(db: sqlite_utils.Database, sql: str, args: list[Any] | dict) -> dict[str, Any] | None:
-    for row in db.query(sql, args):
-        return row
-    return None
+    """The first row as a dict (a plain cursor: no savepoint around a one-row read)."""
+    cur = db.execute(sql, args)
+    row = cur.fetchone()
+    return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
 
 
 def _photo_dict(p: Photo) -> dict[str, Any]:
