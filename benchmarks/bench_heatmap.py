@@ -40,7 +40,7 @@ def main() -> None:
         idx = build_index(manifest, Path(tmp) / "idx", model_name=args.model, device="cpu")
         model = idx.model
         queries = load_photos(manifest, role="query").photos[:args.pairs]
-        paths = [r["path"] for r in idx.records]
+        paths = [p.path for p in idx.photos]
         for q in queries:
             cand = idx.search_paths([q.path], k=1)[0][0]
             x = load_tensor(q.path, model.preprocess)[None]
@@ -50,7 +50,7 @@ def main() -> None:
             old = occlusion_map(model, x, ref, patch=max(1, min(x.shape[-2:]) // 6))
             t_old = time.perf_counter() - t
             t = time.perf_counter()
-            stored = idx.faiss.reconstruct(paths.index(cand.path))
+            stored = idx.descriptors([paths.index(cand.path)])[0]
             new = occlusion_map(model, x, stored)
             t_new = time.perf_counter() - t
             corr = float(np.corrcoef(old.ravel(), new.ravel())[0, 1])

@@ -63,13 +63,14 @@ def _manifest(name: str, work: Path) -> Path:
 
 def collect(name: str, model: str = "effnetlite2-gem", device: str = "cpu") -> SetData:
     from geomatch_app.index import Index, build_index
+    from geomatch_app.index.faiss_index import is_index
 
     work = cache_dir() / model / name
     manifest = _manifest(name, work)
     qfile = work / "queries.npy"
     idx_dir = work / "index"
     queries = load_photos(manifest, role="query").photos
-    if qfile.exists() and (idx_dir / "index.faiss").exists():
+    if qfile.exists() and is_index(idx_dir):
         idx = Index.open(idx_dir, device=device)
         qdesc = np.load(qfile)
     else:

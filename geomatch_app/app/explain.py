@@ -48,9 +48,12 @@ def stored_descriptor(index, path: str) -> np.ndarray | None:
     """The descriptor of a gallery photo as the index holds it (None when not indexed)."""
     if index is None:
         return None
-    for i, r in enumerate(index.records):
-        if r["path"] == path:
-            return index.faiss.reconstruct(i)
+    i = 0
+    for batch in index.record_batches():
+        for r in batch:
+            if r["path"] == path:
+                return index.descriptors([i])[0]
+            i += 1
     return None
 
 

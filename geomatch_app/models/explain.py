@@ -172,7 +172,7 @@ def occlusion_map(model: torch.nn.Module, query_tensor: torch.Tensor,
     """Occlusion sensitivity (paper D): similarity drop when a patch hides each image region.
 
     ``gallery_desc`` is the candidate's descriptor — pass the one stored in the index
-    (``index.faiss.reconstruct(i)``) rather than embedding the candidate again. ``fill`` 0 is
+    (``index.descriptors([i])[0]``) rather than embedding the candidate again. ``fill`` 0 is
     the dataset mean after normalisation, i.e. grey. High values = this region made the match.
 
     Default, coarse to fine (~2 s for a 224-px model on one CPU core, benchmarks/

@@ -132,7 +132,9 @@ def unrelated_neighbour_sims(descs: np.ndarray, photos: Sequence[Photo],
                              k: int = 64, seed: int = 0) -> np.ndarray:
     """For each labelled gallery photo (up to ``max_probes``, a fixed random sample), the
     similarity of its most similar photo of *another* place. Neighbours whose relation is
-    unknown (no label) are skipped; so are probes with no unrelated photo among their k."""
+    unknown (no label) are skipped; so are probes with no unrelated photo among their k.
+    (Exact inner products over ``descs``; :func:`index_unrelated_sims` does the same through an
+    index.)"""
     descs = np.ascontiguousarray(descs, dtype=np.float32)
     n = len(photos)
     labelled = [i for i, p in enumerate(photos) if p.place_id or p.has_location]
@@ -176,18 +178,50 @@ def gallery_stats(descs: np.ndarray, photos: Sequence[Photo],
 
 
 def _stats_key(index) -> str:
+    """Changes with the model's weights and with the index's vectors or photo rows."""
     h = hashlib.sha256()
     h.update(str(index.fingerprint.get("weight_hash", "")).encode())
     h.update(str(index.fingerprint.get("name", "")).encode())
-    for r in index.records:
-        h.update(f"{r['path']}|{r.get('place_id', '')}|{r.get('lat')}|{r.get('lon')}|"
-                 f"{r.get('mtime_ns')}\n".encode())
+    h.update(str(getattr(index, "content_key", "")).encode())
     return h.hexdigest()[:16]
 
 
+def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
+                         max_probes: int = 2000, k: int = 64, seed: int = 0) -> np.ndarray:
+    """:func:`unrelated_neighbour_sims` through an opened Index: up to ``max_probes``
+    labelled photos (a fixed random sample) are searched with the index's own structure, so a
+    large gallery is never loaded whole."""
+    labelled: list[int] = []
+    photos: dict[int, Photo] = {}
+    i = 0
+    from geomatch_app.index.metadata import to_photo
+
+    for batch in index.record_batches():
+        for r in batch:
+            p = to_photo(r)
+            if p.place_id or p.has_location:
+                labelled.append(i)
+                photos[i] = p
+            i += 1
+    if len(index) < 2 or not labelled:
+        return np.zeros(0)
+    probes = np.array(labelled)
+    if len(probes) > max_probes:
+        probes = np.sort(np.random.default_rng(seed).choice(probes, max_probes, replace=False))
+    results = index.search(index.descriptors(probes), k=min(k, len(index)))
+    out = []
+    for pid, cands in zip(probes, results, strict=True):
+        probe = photos[int(pid)]
+        for c in cands:
+            if c.path != probe.path and _same(probe, c, threshold_m) is False:
+                out.append(float(c.score))
+                break
+    return np.asarray(out, dtype=np.float64)
+
+
 def index_gallery_stats(index, threshold_m: float = DEFAULT_THRESHOLD_M) -> GalleryStats | None:
-    """:func:`gallery_stats` of an opened Index, computed once and cached in its folder
-    (``gallery_stats.json``, keyed by model weights and the gallery's records)."""
+    """The gallery statistics of an opened Index, computed once and cached in its folder
+    (``gallery_stats.json``, keyed by model weights and the index's content key)."""
     key = _stats_key(index)
     path = Path(index.folder) / STATS_FILE
     try:
@@ -196,7 +230,8 @@ def index_gallery_stats(index, threshold_m: float = DEFAULT_THRESHOLD_M) -> Gall
             return GalleryStats.from_json(cached["stats"]) if cached.get("stats") else None
     except (OSError, ValueError, KeyError):
         pass
-    stats = gallery_stats(index.descriptors(), index.photos, threshold_m, key)
+    v = index_unrelated_sims(index, threshold_m)
+    stats = GalleryStats.from_values(v, key) if len(v) >= 5 else None
     try:
         tmp = path.with_name(STATS_FILE + ".tmp")
         tmp.write_text(json.dumps({"key": key,
@@ -492,11 +527,11 @@ def estimate_confidence(estimate: Estimate | None, candidates: Sequence[Candidat
 
     The truth is within the radius (up to the match threshold) when at least one candidate
     inside it truly shows the place: 1 − Π (1 − p_match) over those candidates (noisy-or).
-    Measured on the located shared sets (benchmarks/calibrate.py, "estimate_confidence"), this
-    is still *under*-confident — the truth was within the radius in 93 % of 28 rankings, mean
-    confidence 0.57, ECE 0.38 (the max of p_match instead: 0.47, ECE 0.46) — because in a street gallery the
-    photos next to the true spot also put the estimate near it; it is never over-confident
-    there. Without p_match the KDE's relative confidence is kept.
+    Measured on the located shared sets (benchmarks/calibrate.py, "estimate_confidence"),
+    this is still *under*-confident — the truth was within the radius in 93 % of 28 rankings,
+    mean confidence 0.57, ECE 0.38 (the max of p_match instead: 0.47, ECE 0.46) — because in a
+    street gallery the photos next to the true spot also put the estimate near it; it was never
+    over-confident there. Without p_match the KDE's relative confidence is kept.
     """
     if estimate is None:
         return None
