@@ -66,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     results = []
+    verifier = None
+    if not args.no_verify:
+        from geomatch_app.models.verify import Verifier
+
+        verifier = Verifier()  # inliers depend on the photos only: shared by every index
     for index_dir in args.index:
         model, qs, rankings, votes, centroid = _rank(
             index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device)
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             m=m, k=k, geocell_votes=votes, geocell_centroid=centroid,
             n_skipped=n_unlabelled + len(report.skipped) + len(queries) - len(qs),
             progress=terminal_progress(f"scoring {label}")))
-        results[-1].calibration = _calibration(index_dir, qs, rankings, args)
+        results[-1].calibration = _calibration(index_dir, qs, rankings, args, verifier)
 
     summaries = [r.summary() for r in results]
     first = summaries[0]
@@ -105,11 +110,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibration(index_dir: str, queries, rankings, args) -> dict | None:
+def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict | None:
     """calibration_summary of one index (None when its model has no calibration): every
     query judged on its ranking and on the gallery without its true place (open set)."""
     from geomatch_app.index import Index
-    from geomatch_app.models.verify import Verifier
     from geomatch_app.training.calibration import (
         index_gallery_stats,
         judge,
@@ -124,8 +128,7 @@ def _calibration(index_dir: str, queries, rankings, args) -> dict | None:
     if cal is None or not rankings:
         return None
     stats = index_gallery_stats(idx)  # computed once, cached in the index folder
-    verify = not args.no_verify and cal.verified is not None
-    verifier = Verifier() if verify else None
+    verify = verifier is not None and cal.verified is not None
     bar = terminal_progress(f"calibration ({idx.model_name})")
     judged, removed, reranked = [], [], []
     for i, (q, cands) in enumerate(zip(queries, rankings, strict=True)):

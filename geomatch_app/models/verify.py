@@ -137,13 +137,15 @@ def verify_features(q: LocalFeatures, c: LocalFeatures, ratio: float = RATIO,
 
 class Verifier:
     """Verifies (query, candidate) paths, keeping the features of recent photos (LRU), so the
-    top-k of one query costs one feature extraction per photo. One photo's features take up to
+    top-k of one query costs one feature extraction per photo, and every pair's inlier count
+    (it depends on the two images only, not on the model: comparing indexes re-uses it). One photo's features take up to
     ~1 MB (2000 × 128 floats), hence the small default cache."""
 
     def __init__(self, max_side: int = MAX_SIDE, cache_size: int = 64) -> None:
         self.max_side = max_side
         self.cache_size = cache_size
         self._cache: OrderedDict[str, LocalFeatures] = OrderedDict()
+        self._inliers: dict[tuple[str, str], int] = {}  # pair counts are small: keep them all
 
     def features(self, path: str) -> LocalFeatures:
         key = str(path)
@@ -163,11 +165,14 @@ class Verifier:
         """Inlier count, 0 when a photo cannot be read (verification is evidence, not a gate)."""
         from geomatch_app.core.errors import GeomatchError
 
-        try:
-            return self.verify(query_path, cand_path).inliers
-        except (GeomatchError, OSError) as exc:
-            log.warning("verification skipped for %s / %s: %s", query_path, cand_path, exc)
-            return 0
+        key = (str(query_path), str(cand_path))
+        if key not in self._inliers:
+            try:
+                self._inliers[key] = self.verify(query_path, cand_path).inliers
+            except (GeomatchError, OSError) as exc:
+                log.warning("verification skipped for %s / %s: %s", query_path, cand_path, exc)
+                return 0
+        return self._inliers[key]
 
     __call__ = inliers
 
