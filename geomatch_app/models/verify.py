@@ -138,8 +138,8 @@ def verify_features(q: LocalFeatures, c: LocalFeatures, ratio: float = RATIO,
 class Verifier:
     """Verifies (query, candidate) paths, keeping the features of recent photos (LRU), so the
     top-k of one query costs one feature extraction per photo, and every pair's inlier count
-    (it depends on the two images only, not on the model: comparing indexes re-uses it). One photo's features take up to
-    ~1 MB (2000 × 128 floats), hence the small default cache."""
+    (it depends on the two images only, not on the model: comparing indexes re-uses it). One
+    photo's features take up to ~1 MB (2000 × 128 floats), hence the small default cache."""
 
     def __init__(self, max_side: int = MAX_SIDE, cache_size: int = 64) -> None:
         self.max_side = max_side
