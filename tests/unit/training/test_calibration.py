@@ -193,3 +193,25 @@ def test_refit_without_labelled_data_inherits_the_base_calibration(tmp_path, tin
     assert cal.inherited_from == tiny_model_name
     assert (out / "calibration.json").is_file() and "Inherited from" in (
         out / "README.md").read_text()
+
+
+def test_index_gallery_stats_are_cached_per_index_version(tmp_path, tiny_model_name,
+                                                          shared_data, one_torch_thread):
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.index import Index, build_index
+    from geomatch_app.training.calibration import STATS_FILE, index_gallery_stats
+
+    photos = load_photos(shared_data / "opensfm_berlin_lund" / "manifest.csv", "gallery").photos
+    idx = build_index(photos, tmp_path / "idx", model_name=tiny_model_name, device="cpu")
+    st = index_gallery_stats(idx)
+    # the same numbers as the exact computation over the descriptors
+    ref = gallery_stats(idx.descriptors(), idx.photos)
+    assert st.n == ref.n and st.mean == pytest.approx(ref.mean, abs=1e-6)
+    cached = json.loads((tmp_path / "idx" / STATS_FILE).read_text())
+    assert cached["stats"]["mean"] == pytest.approx(st.mean, abs=1e-6)
+    assert index_gallery_stats(Index.open(tmp_path / "idx")).mean == st.mean  # read back
+    smaller = build_index(photos[:12], tmp_path / "idx", model_name=tiny_model_name,
+                          device="cpu", rebuild=True)
+    again = index_gallery_stats(smaller)  # a new index version: computed again
+    assert again.key != st.key and again.n == gallery_stats(smaller.descriptors(),
+                                                            smaller.photos).n
