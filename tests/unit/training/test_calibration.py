@@ -215,3 +215,24 @@ def test_index_gallery_stats_are_cached_per_index_version(tmp_path, tiny_model_n
     again = index_gallery_stats(smaller)  # a new index version: computed again
     assert again.key != st.key and again.n == gallery_stats(smaller.descriptors(),
                                                             smaller.photos).n
+
+
+def test_a_failed_save_keeps_the_previous_calibration(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "calibration.json"
+    old = _calibration()
+    old.save(path)
+    new = _calibration(report={"fitted_on": ["x"]})
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        new.save(path)
+    monkeypatch.undo()
+    assert Calibration.load(path).to_json() == json.loads(json.dumps(old.to_json()))
+    path.write_text("{broken")
+    with pytest.raises(Exception, match="calibration file is unreadable"):
+        Calibration.load(path)
