@@ -478,13 +478,18 @@ def calibration_key(fingerprint: dict) -> str:
 
 
 def load_calibration(fingerprint: dict) -> Calibration | None:
-    """The model's calibration, or None (with a log line) when it has none or it was fitted to
-    other weights — then the caller shows raw scores only, never a made-up probability."""
+    """The model's calibration, or None (with a log line) when it has none, its file is
+    unreadable or it was fitted to other weights — then the caller shows raw scores only,
+    never a made-up probability."""
     path = calibration_path(fingerprint)
     if path is None or not path.is_file():
         log.info("model %s has no calibration (%s)", fingerprint.get("name"), path)
         return None
-    cal = Calibration.load(path)
+    try:
+        cal = Calibration.load(path)
+    except GeomatchError as exc:  # rankings go on, uncalibrated; the message says what to do
+        log.warning("%s", exc)
+        return None
     if cal.weight_hash and cal.weight_hash != fingerprint.get("weight_hash") \
             and not cal.inherited_from:
         log.warning("%s was fitted to other weights of %s; ignored", path, cal.model)

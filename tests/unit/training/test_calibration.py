@@ -236,3 +236,16 @@ def test_a_failed_save_keeps_the_previous_calibration(tmp_path, monkeypatch):
     path.write_text("{broken")
     with pytest.raises(Exception, match="calibration file is unreadable"):
         Calibration.load(path)
+
+
+def test_an_unreadable_calibration_leaves_rankings_uncalibrated(tmp_path, tiny_model_name,
+                                                                monkeypatch, caplog):
+    from geomatch_app.models import get_model
+    from geomatch_app.models.checkpoint import save_model
+
+    extra = tmp_path / "models"
+    monkeypatch.setenv("GEOMATCH_MODELS_PATH", str(extra))
+    out = save_model(get_model(tiny_model_name), extra / "tuned")
+    (out / "calibration.json").write_text("not json")
+    assert load_calibration(get_model("tuned").fingerprint()) is None
+    assert "calibration file is unreadable" in caplog.text and "calibration.json" in caplog.text
