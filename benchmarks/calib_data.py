@@ -8,7 +8,6 @@ collection stays a few minutes on a 2-core CPU.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -42,23 +41,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GEOMATCH_CALIB_CACHE", "/tmp/geomatch-calib"))
 
 
-def _manifest(name: str, work: Path) -> Path:
-    src = shared_data_dir() / name / "manifest.csv"
+def _photos(name: str, role: str) -> list[Photo]:
+    """The set's photos of one role; Nordland: every NORDLAND_STRIDE-th place only."""
+    photos = load_photos(shared_data_dir() / name / "manifest.csv", role=role).photos
     if name != "nordland_seqslam":
-        return src
-    with src.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    places = sorted({r["place_id"] for r in rows})[::NORDLAND_STRIDE]
-    keep = set(places)
-    out = work / "nordland_subset.csv"
-    work.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            if r["place_id"] in keep:
-                w.writerow({**r, "path": str(src.parent / r["path"])})
-    return out
+        return photos
+    keep = set(sorted({p.place_id for p in photos})[::NORDLAND_STRIDE])
+    return [p for p in photos if p.place_id in keep]
 
 
 def collect(name: str, model: str = "effnetlite2-gem", device: str = "cpu") -> SetData:
@@ -66,18 +55,20 @@ def collect(name: str, model: str = "effnetlite2-gem", device: str = "cpu") -> S
     from geomatch_app.index.faiss_index import is_index
 
     work = cache_dir() / model / name
-    manifest = _manifest(name, work)
     qfile = work / "queries.npy"
     idx_dir = work / "index"
-    queries = load_photos(manifest, role="query").photos
+    queries = _photos(name, "query")
     if qfile.exists() and is_index(idx_dir):
         idx = Index.open(idx_dir, device=device)
         qdesc = np.load(qfile)
     else:
-        idx = build_index(manifest, idx_dir, model_name=model, device=device)
+        work.mkdir(parents=True, exist_ok=True)
+        idx = build_index(_photos(name, "gallery"), idx_dir, model_name=model, device=device)
         qdesc = idx.embed_paths([q.path for q in queries])
         np.save(qfile, qdesc)
         (work / "queries.json").write_text(json.dumps([q.path for q in queries]))
+    if len(qdesc) != len(queries):
+        raise SystemExit(f"{work}: cached queries do not match the set; delete the folder")
     ok = ~np.isnan(qdesc).any(axis=1)
     queries = [q for q, good in zip(queries, ok, strict=True) if good]
     return SetData(name, idx_dir, queries, idx.photos, qdesc[ok], idx.descriptors())
