@@ -35,6 +35,7 @@ from geomatch_app.gui.rank_queue import RankQueue
 from geomatch_app.gui.results_panel import ResultsPanel
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
+from geomatch_app.training.calibration import verdict_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ class MainWindow(QMainWindow):
         self.queue = QueueWidget()
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
-        sort = QPushButton("Sort by uncertainty")
-        sort.clicked.connect(self.queue.sort_by_uncertainty)
+        sort = QPushButton("Sort by verdict")
+        sort.setToolTip("Confident matches first, then uncertain, then no match")
+        sort.clicked.connect(self.queue.sort_by_verdict)
         left = column(QLabel("Queue — drop photos or folders"), (self.queue, 1), sort)
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
@@ -206,6 +208,8 @@ class MainWindow(QMainWindow):
     def _on_ranked(self, result: RankResult) -> None:
         est = result.estimate
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
+        self.queue.set_verdict(result.path, result.verdict,
+                               verdict_sort_key(result.verdict, result.p_best))
         if result.store_error:
             self._error(result.store_error)
         self._refresh_status(result.path)

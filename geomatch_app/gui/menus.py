@@ -66,6 +66,7 @@ def build_menus(win) -> None:
     cur.addSeparator()
     add_action(win, cur, "&Previous photo", lambda: win.queue.step(-1), "Left")
     add_action(win, cur, "&Next photo", lambda: win.queue.step(1), "Right")
+    add_action(win, cur, "Sort by &verdict", win.queue.sort_by_verdict)
     add_action(win, cur, "Sort by &uncertainty", win.queue.sort_by_uncertainty)
     pick = cur.addMenu("Pick candidate")
     for n in range(1, 10):
