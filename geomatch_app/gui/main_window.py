@@ -59,7 +59,9 @@ class MainWindow(QMainWindow):
         self.store = None
         self.results: dict[str, pipeline.QueryResult] = {}
         self.current: str | None = None
-        self.pick: tuple | None = None  # ("candidate", rank) or ("manual", lat, lon, heading)
+        self.pick: tuple | None = None  # ("candidate", rank) or
+        # ("manual", lat, lon, heading, precision_m, placed)
+        self._exif: dict[str, object] = {}
         self._rank_queue: list[str] = []
         self._rank_job: Worker | None = None
         self._heat_job: Worker | None = None
@@ -117,10 +119,12 @@ class MainWindow(QMainWindow):
         centre.addWidget(gridbox)
         centre.setSizes([520, 300])
 
-        self.map = MapWidget(online=self.settings.basemap == "osm")
+        self.map = MapWidget(basemap=self.settings.basemap, overlay=self.settings.overlay,
+                             overlay_opacity=self.settings.overlay_opacity)
         self.map.marker_clicked.connect(self.select_candidate)
-        self.map.map_clicked.connect(self.place_manual)
-        self.map.loaded.connect(self._on_map_loaded)
+        self.map.manual_placed.connect(self._on_manual_placed)
+        self.map.error.connect(self._map_error)
+        self.map.overlay_changed.connect(self._on_overlay_changed)
         self.map.show_message("The map appears when a photo is ranked.")
         self.pick_label = QLabel("Nothing picked")
         self.pick_label.setWordWrap(True)
@@ -396,6 +400,7 @@ class MainWindow(QMainWindow):
             return
         self.current = path
         self.pick = None
+        self.map.clear_manual()
         self.heading.blockSignals(True)
         self.heading.setValue(-1)
         self.heading.blockSignals(False)
@@ -442,25 +447,27 @@ class MainWindow(QMainWindow):
         self._render_map(result)
 
     def _render_map(self, result: pipeline.QueryResult) -> None:
+        """One JSON payload to the map page (loaded once): no re-render, the view is kept."""
         confirmed = curation.confirmed_location(self.store, result.path, result) \
             if self.store is not None else None
         selected = self.pick[1] if self.pick and self.pick[0] == "candidate" else None
-        basemap = self.settings.basemap if self.settings.basemap else "offline"
-        self.run_job(pipeline.write_map, result, confirmed, basemap, selected,
-                     pass_progress=False, label="Drawing map",
-                     on_result=lambda html, p=result.path: self._on_map_written(p, html))
+        if result.path not in self._exif:  # the photo's own GPS: a header read, once
+            from geomatch_app.data.images import read_geotag
 
-    def _on_map_written(self, path: str, html) -> None:
-        if path == self.current:
-            self.map.show_file(html)
+            try:
+                self._exif[result.path] = read_geotag(result.path)
+            except Exception:  # noqa: BLE001 - no usable EXIF is no marker
+                self._exif[result.path] = None
+        self.map.show_query(result.path, result.candidates, result.estimate,
+                            confirmed=confirmed, exif=self._exif[result.path],
+                            selected=selected)
+        self.map_shown.emit(result.path)
 
-    def _on_map_loaded(self, ok: bool) -> None:
-        if ok and self.current and self.map.html_path is not None:
-            if self.pick and self.pick[0] == "candidate":
-                self.map.highlight(self.pick[1])
-            elif self.pick and self.pick[0] == "manual":
-                self.map.set_manual(*self.pick[1:])
-            self.map_shown.emit(self.current)
+    def _map_error(self, exc) -> None:  # the map exists before the message panel
+        self.messages.error(exc)
+
+    def _on_overlay_changed(self, path: str, opacity: int) -> None:
+        self.settings.overlay, self.settings.overlay_opacity = path, int(opacity)
 
     def _fit_views(self) -> None:
         for v in (self.query_view, self.inspect.query_view, self.inspect.cand_view):
@@ -502,21 +509,27 @@ class MainWindow(QMainWindow):
         return None
 
     def place_manual(self, lat: float, lon: float) -> None:
-        """A map click: the curator's own location for this photo (Enter confirms it)."""
+        """The curator's own location for this photo (Enter confirms it); the map does the
+        same on a click, a drag of the point or of its direction handle."""
         if self.current is None:
             return
         heading = self.heading.value() if self.heading.value() >= 0 else None
-        self.pick = ("manual", float(lat), float(lon), heading)
-        self.grid.clearSelection()
         self.map.set_manual(lat, lon, heading)
+
+    def _on_manual_placed(self, lat: float, lon: float, heading, precision_m: float,
+                          placed: str) -> None:
+        if self.current is None:
+            return
+        self.pick = ("manual", lat, lon, heading, precision_m, placed)
+        self.grid.clearSelection()
+        self.heading.blockSignals(True)
+        self.heading.setValue(-1 if heading is None else heading)
+        self.heading.blockSignals(False)
         self._update_pick_label()
 
     def _on_heading(self, value: float) -> None:
         if self.pick and self.pick[0] == "manual":
-            heading = value if value >= 0 else None
-            self.pick = ("manual", self.pick[1], self.pick[2], heading)
-            self.map.set_manual(self.pick[1], self.pick[2], heading)
-            self._update_pick_label()
+            self.map.set_heading(value if value >= 0 else None)
 
     def _update_pick_label(self) -> None:
         if self.pick is None:
@@ -525,9 +538,11 @@ class MainWindow(QMainWindow):
         elif self.pick[0] == "candidate":
             self.pick_label.setText(f"Picked candidate {self.pick[1]} — Enter confirms")
         else:
-            _, lat, lon, heading = self.pick
+            _, lat, lon, heading, precision_m, placed = self.pick
             h = f", facing {heading:.0f}°" if heading is not None else ""
-            self.pick_label.setText(f"Manual location {lat:.5f}, {lon:.5f}{h} — Enter confirms")
+            what = "Camera position" if placed == "camera" else "Subject"
+            self.pick_label.setText(f"{what} {lat}, {lon} ± {precision_m:g} m{h} — "
+                                    "Enter confirms")
 
     # ------------------------------------------------------------------ heatmaps
     def _refresh_heatmaps(self, *_args) -> None:
@@ -653,10 +668,8 @@ class MainWindow(QMainWindow):
         dlg = SettingsDialog(self.settings, self)
         if dlg.exec():
             self.settings.save()
-            self.map.set_online(self.settings.basemap == "osm")
-            self.online_action.setChecked(self.settings.basemap == "osm")
-            if self.current in self.results:
-                self._render_map(self.results[self.current])
+            self.map.set_basemap(self.settings.basemap)
+            self.online_action.setChecked(self.map.online)
 
     def build_index_dialog(self) -> None:
         from geomatch_app.gui.index_dialog import IndexDialog
@@ -679,9 +692,7 @@ class MainWindow(QMainWindow):
 
     def _toggle_online(self) -> None:
         self.settings.basemap = "osm" if self.online_action.isChecked() else "offline"
-        self.map.set_online(self.settings.basemap == "osm")
-        if self.current in self.results:
-            self._render_map(self.results[self.current])
+        self.map.set_basemap(self.settings.basemap)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.settings.opacity = self.inspect.opacity.value()

@@ -3,12 +3,10 @@ photo, estimate its location, write the map page. Each step is one call into ind
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geomatch_app.core.paths import user_data_dir
 from geomatch_app.core.progress import Progress
 from geomatch_app.core.types import Candidate, Estimate
 
@@ -72,32 +70,6 @@ def estimate(cands: list[Candidate], sigma_km: float | None) -> Estimate | None:
 
     kw = {} if not sigma_km else {"sigma_km": sigma_km}
     return estimate_location(cands, **kw)
-
-
-def map_path(query_path: str) -> Path:
-    """One HTML file per query under the user data folder (rewritten on each change)."""
-    folder = user_data_dir() / "maps"
-    folder.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha1(query_path.encode()).hexdigest()[:12]
-    return folder / f"{Path(query_path).stem[:40]}-{key}.html"
-
-
-def write_map(result: QueryResult, confirmed: tuple | None = None, basemap: str = "offline",
-              selected: int | None = None, out_html: Path | None = None) -> Path:
-    """The map page of one query (geo.mapview.render_map). ``confirmed`` = (lat, lon, heading)."""
-    try:
-        from geomatch_app.geo.mapview import render_map
-    except ImportError:  # geo's map page not installed: a plain Leaflet page instead
-        from geomatch_app.gui.fallback_map import render_fallback as render_map
-
-    out = out_html or map_path(result.path)
-    conf = None
-    if confirmed is not None:
-        from geomatch_app.core.types import GeoTag
-
-        conf = GeoTag(confirmed[0], confirmed[1], confirmed[2] if len(confirmed) > 2 else None)
-    return Path(render_map(out, result.candidates, result.estimate, confirmed=conf,
-                           basemap=basemap, selected=selected))
 
 
 FEATURE_MAGNITUDE = "magnitude"

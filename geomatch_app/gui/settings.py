@@ -18,7 +18,9 @@ class Settings:
     sigma_km: float = 0.05 # KDE bandwidth of the location estimate
     curator: str = ""
     model: str = "effnetlite2-gem"
-    basemap: str = "offline"  # offline / osm (online) / none / a tile folder or .mbtiles
+    basemap: str = "offline"  # offline / none / osm / XYZ URL / .mbtiles, .pmtiles or folder
+    overlay: str = ""  # a historical map over the basemap (tile file or folder)
+    overlay_opacity: int = 70  # percent
     index_dir: str = ""
     db_path: str = ""
     heatmap: str = "magnitude"

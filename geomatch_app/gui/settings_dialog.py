@@ -40,9 +40,11 @@ class SettingsDialog(QDialog):
         self.basemap.setEditable(True)
         self.basemap.addItems(BASEMAPS)
         self.basemap.setCurrentText(settings.basemap)
-        self.basemap.setToolTip("offline: bundled world map (zoom 0–6); osm: online "
-                                "OpenStreetMap tiles; none: grid only; or the path of an "
-                                ".mbtiles file or a {z}/{x}/{y}.png tile folder")
+        self.basemap.setToolTip("offline: bundled world map (zoom 0–6) and the Helsinki "
+                                "street demo; none: grid only; osm: online OpenStreetMap "
+                                "tiles; an online server as https://…/{z}/{x}/{y}.png | "
+                                "attribution; or an .mbtiles / .pmtiles file or a "
+                                "{z}/{x}/{y} tile folder (docs/maps.md)")
         form = QFormLayout(self)
         form.addRow("Curator name", self.curator)
         form.addRow("Device", self.device)
