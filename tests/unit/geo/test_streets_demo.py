@@ -43,9 +43,12 @@ OSM_XML = """<?xml version='1.0' encoding='UTF-8'?>
   <node id="4" lat="55.7040" lon="13.1950" version="1"/>
   <node id="5" lat="55.7045" lon="13.1950" version="1"/>
   <node id="6" lat="55.7045" lon="13.1940" version="1"/>
-  <node id="7" lat="55.7050" lon="13.1960" version="1"><tag k="place" v="suburb"/><tag k="name" v="Centrum"/></node>
-  <way id="10" version="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="primary"/><tag k="name" v="Storgatan"/></way>
-  <way id="11" version="1"><nd ref="3"/><nd ref="4"/><nd ref="5"/><nd ref="6"/><nd ref="3"/><tag k="building" v="yes"/></way>
+  <node id="7" lat="55.7050" lon="13.1960" version="1">
+    <tag k="place" v="suburb"/><tag k="name" v="Centrum"/></node>
+  <way id="10" version="1"><nd ref="1"/><nd ref="2"/>
+    <tag k="highway" v="primary"/><tag k="name" v="Storgatan"/></way>
+  <way id="11" version="1"><nd ref="3"/><nd ref="4"/><nd ref="5"/><nd ref="6"/><nd ref="3"/>
+    <tag k="building" v="yes"/></way>
 </osm>
 """
 
