@@ -105,11 +105,25 @@ class MapBridge(QObject):
 
 
 class _Page(QWebEnginePage):
-    """Keeps the page's console messages (JS errors must not vanish) and opens no windows."""
+    """Keeps the page's console messages (JS errors must not vanish); a script dialog (which
+    the page never opens itself) is logged and refused instead of blocking the window."""
 
     def __init__(self, profile: QWebEngineProfile, parent: QObject | None = None) -> None:
         super().__init__(profile, parent)
         self.console: list[str] = []
+        self.dialogs: list[str] = []
+
+    def javaScriptAlert(self, origin, message):  # noqa: N802 - Qt API
+        self.dialogs.append(message)
+        log.warning("map page tried to open an alert: %r", message)
+
+    def javaScriptConfirm(self, origin, message):  # noqa: N802 - Qt API
+        self.dialogs.append(message)
+        return False
+
+    def javaScriptPrompt(self, origin, message, default):  # noqa: N802 - Qt API
+        self.dialogs.append(message)
+        return False, ""
 
     def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802 - Qt API
         text = f"{Path(source).name}:{line}: {message}" if source else message
@@ -130,7 +144,10 @@ class _Names(QObject):
             except Exception as exc:  # noqa: BLE001 - names are a help, not a must
                 log.warning("place names are not available: %s", exc)
                 return
-            self.loaded.emit()
+            try:
+                self.loaded.emit()
+            except RuntimeError:  # the map was closed while the names loaded
+                pass
 
         threading.Thread(target=work, name="geonames", daemon=True).start()
 
