@@ -488,8 +488,9 @@ class MapWidget(QWidget):
             self.set_manual(m["lat"], m["lon"], m["heading"], float(value), m["placed"])
 
     def set_manual(self, lat: float, lon: float, heading: float | None = None,
-                   precision_m: float | None = None, placed: str | None = None) -> dict:
-        """Place (or move) the hand placement; rounds it and tells the window."""
+                   precision_m: float | None = None, placed: str | None = None,
+                   emit: bool = True) -> dict:
+        """Place (or move) the hand placement; rounds it and (``emit``) tells the window."""
         placed = placed or self._placed()
         if precision_m is None:
             precision_m = self.manual["precision_m"] if self.manual else 10.0
@@ -508,7 +509,9 @@ class MapWidget(QWidget):
                                                "manual": self.manual, "fit": False})
         self._command(cmd="manual", manual=self.manual)
         m = self.manual
-        self.manual_placed.emit(m["lat"], m["lon"], m["heading"], m["precision_m"], m["placed"])
+        if emit:
+            self.manual_placed.emit(m["lat"], m["lon"], m["heading"], m["precision_m"],
+                                    m["placed"])
         return m
 
     def clear_manual(self) -> None:

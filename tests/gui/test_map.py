@@ -10,6 +10,7 @@ import sqlite3
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from geomatch_app.app.session import ManualPick
 from geomatch_app.core.paths import demo_dir
 from geomatch_app.gui.mapscheme import PAGE_URL
 
@@ -57,12 +58,12 @@ def test_clicking_a_marker_selects_the_candidate(qtbot, ranked_window):
             QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                              QPoint(int(pos[0]), int(pos[1])))
             qtbot.wait(200)
-            if win.pick == ("candidate", rank):
+            if getattr(win.pick, "rank", None) == rank:
                 break
     assert blocker.args == [rank]
-    qtbot.waitUntil(lambda: win.pick == ("candidate", rank), timeout=5_000)
+    qtbot.waitUntil(lambda: getattr(win.pick, "rank", None) == rank, timeout=5_000)
     assert win.grid.selected_rank() == rank
-    assert win.tabs.currentIndex() == 1
+    assert win.inspect_panel.currentIndex() == 1
 
     # and the other way: picking candidate 1 with the keyboard highlights its marker
     qtbot.keyClick(win, Qt.Key.Key_1)
@@ -75,7 +76,8 @@ def test_place_by_hand_drag_the_direction_and_confirm(qtbot, ranked_window, tmp_
     _map_ready(qtbot, win)
     with qtbot.waitSignal(win.map.manual_placed, timeout=10_000):
         win.map.run_js("geomatch.map.fire('click', {latlng: geomatch.map.getCenter()})")
-    assert win.pick[0] == "manual" and win.pick[3] is None and win.pick[5] == "camera"
+    assert isinstance(win.pick, ManualPick)
+    assert win.pick.heading is None and win.pick.placed == "camera" and win.pick.precision_m
     # drag the handle of the view cone to due south of the camera point
     with qtbot.waitSignal(win.map.manual_placed, timeout=10_000):
         win.map.run_js("""(function () {
@@ -84,16 +86,16 @@ def test_place_by_hand_drag_the_direction_and_confirm(qtbot, ranked_window, tmp_
             h.setLatLng(m.layerPointToLatLng(L.point(p.x - 0.3, p.y + 70)));
             h.fire('dragend');
         })()""")
-    _, lat, lon, heading, precision, placed = win.pick
-    assert heading == 180.0 and win.heading.value() == 180.0
+    lat, lon, precision = win.pick.lat, win.pick.lon, win.pick.precision_m
+    assert win.pick.heading == 180.0 and win.curation.heading.value() == 180.0
     assert str(lat)[::-1].find(".") <= 7  # rounded to the precision, not 14 decimals
     view = json.loads(_js(qtbot, win.map, "JSON.stringify([geomatch.map.getZoom(), "
                                           "geomatch.map.getCenter()])"))
     qtbot.keyClick(win, Qt.Key.Key_Return)
     with sqlite3.connect(tmp_path / "curation.sqlite") as con:
-        row = con.execute("SELECT status, candidate_path, lat, lon, heading FROM decisions"
-                          ).fetchone()
-    assert row == ("confirmed", None, lat, lon, 180.0)
+        row = con.execute("SELECT status, candidate_path, lat, lon, heading, precision_m, "
+                          "placed FROM decisions").fetchone()
+    assert row == ("confirmed", None, lat, lon, 180.0, precision, "camera")
     # the decision redraws the same page: confirmed marker, same view, no reload
     qtbot.waitUntil(lambda: _js(qtbot, win.map, "!!document.querySelector('.gm-confirmed')")
                     is True, timeout=10_000)
@@ -103,9 +105,11 @@ def test_place_by_hand_drag_the_direction_and_confirm(qtbot, ranked_window, tmp_
     assert abs(after[1]["lat"] - view[1]["lat"]) < 1e-4
     assert abs(after[1]["lng"] - view[1]["lng"]) < 1e-4
     assert win.map.page_loads == 1
+    p = json.loads(win.map.bridge.payload_json)["confirmed"]
+    assert (p["precision_m"], p["placed"]) == (precision, "camera")
     # the heading box turns the placed camera too
-    win.heading.setValue(45)
-    assert win.pick[3] == 45.0 and win.map.manual["heading"] == 45.0
+    win.curation.heading.setValue(45)
+    assert win.pick.heading == 45.0 and win.map.manual["heading"] == 45.0
 
 
 def test_query_with_exif_gps_gets_its_own_marker(qtbot, ranked_window):
@@ -114,7 +118,8 @@ def test_query_with_exif_gps_gets_its_own_marker(qtbot, ranked_window):
     with qtbot.waitSignal(win.query_ranked, timeout=60_000):
         win.add_photos([photo])
     win.queue.select_path(photo)
-    qtbot.waitUntil(lambda: win.current == photo and photo in win.results, timeout=10_000)
+    qtbot.waitUntil(lambda: win.current == photo and win.session.result is not None,
+                    timeout=10_000)
     qtbot.waitUntil(lambda: _js(qtbot, win.map, "!!document.querySelector('.gm-exif')")
                     is True, timeout=10_000)
     p = json.loads(win.map.bridge.payload_json)
