@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from mapdrive import centre_of, drag
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
@@ -78,14 +79,13 @@ def test_place_by_hand_drag_the_direction_and_confirm(qtbot, ranked_window, tmp_
         win.map.run_js("geomatch.map.fire('click', {latlng: geomatch.map.getCenter()})")
     assert isinstance(win.pick, ManualPick)
     assert win.pick.heading is None and win.pick.placed == "camera" and win.pick.precision_m
-    # drag the handle of the view cone to due south of the camera point
+    # drag the handle of the view cone with the mouse to due south of the camera point
+    qtbot.waitUntil(lambda: _js(qtbot, win.map, "!!geomatch.manualHandle") is True,
+                    timeout=5_000)
+    px, py = centre_of(qtbot, win.map, "geomatch.manualPoint")
     with qtbot.waitSignal(win.map.manual_placed, timeout=10_000):
-        win.map.run_js("""(function () {
-            var m = geomatch.map, p = m.latLngToLayerPoint(geomatch.manualPoint.getLatLng());
-            var h = geomatch.manualHandle;
-            h.setLatLng(m.layerPointToLatLng(L.point(p.x - 0.3, p.y + 70)));
-            h.fire('dragend');
-        })()""")
+        drag(qtbot, win.map.view, centre_of(qtbot, win.map, "geomatch.manualHandle"),
+             (px, py + 70))
     lat, lon, precision = win.pick.lat, win.pick.lon, win.pick.precision_m
     assert win.pick.heading == 180.0 and win.curation.heading.value() == 180.0
     assert str(lat)[::-1].find(".") <= 7  # rounded to the precision, not 14 decimals

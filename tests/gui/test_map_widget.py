@@ -9,6 +9,7 @@ import json
 import sqlite3
 
 import pytest
+from mapdrive import centre_of, drag, js
 from PIL import Image
 from PySide6.QtGui import QColor
 
@@ -17,13 +18,6 @@ from geomatch_app.core.types import Candidate
 HELSINKI = (60.1708, 24.9440)
 EVIL = ["`", "${window.__pwned=1}", "</script><script>window.__pwned=2</script>",
         "<img src=x onerror=\"window.__pwned=3\">"]
-
-
-def js(qtbot, w, script: str):
-    out = []
-    w.run_js(script, out.append)
-    qtbot.waitUntil(lambda: bool(out), timeout=10_000)
-    return out[0]
 
 
 @pytest.fixture
@@ -228,14 +222,11 @@ def test_placing_by_hand_and_one_page_load(qtbot, mapw):
     assert [lat, lon, heading, precision, placed] == [60.17101, 24.94512, None, 10.0, "camera"]
     assert w.precision.value() == 10 and w.precision.isEnabled()
 
-    # drag the direction handle due east of the camera point: heading 90°, whole degrees
+    # drag the direction handle (with the mouse) due east of the camera point: 90°, whole degrees
+    qtbot.waitUntil(lambda: js(qtbot, w, "!!geomatch.manualHandle") is True, timeout=5_000)
+    px, py = centre_of(qtbot, w, "geomatch.manualPoint")
     with qtbot.waitSignal(w.manual_placed, timeout=10_000) as got:
-        w.run_js("""(function () {
-            var m = geomatch.map, p = m.latLngToLayerPoint(geomatch.manualPoint.getLatLng());
-            var h = geomatch.manualHandle;
-            h.setLatLng(m.layerPointToLatLng(L.point(p.x + 60, p.y + 0.4)));
-            h.fire('drag', {latlng: h.getLatLng()}); h.fire('dragend');
-        })()""")
+        drag(qtbot, w.view, centre_of(qtbot, w, "geomatch.manualHandle"), (px + 70, py))
     assert got.args[2] == 90.0
     qtbot.waitUntil(lambda: js(qtbot, w, "!!geomatch.manualCone") is True, timeout=10_000)
 
@@ -244,6 +235,12 @@ def test_placing_by_hand_and_one_page_load(qtbot, mapw):
         w.run_js("geomatch.manualPoint.setLatLng([60.170555555, 24.944444444]);"
                  "geomatch.manualPoint.fire('dragend')")
     assert got.args[:3] == [60.17056, 24.94444, 90.0]
+    with qtbot.waitSignal(w.manual_placed, timeout=10_000) as got:  # and with the mouse
+        drag(qtbot, w.view, centre_of(qtbot, w, "geomatch.manualPoint"), (px - 50, py + 30))
+    assert got.args[2] == 90.0 and got.args[:2] != [60.17056, 24.94444]
+    with qtbot.waitSignal(w.manual_placed, timeout=10_000):
+        w.run_js("geomatch.manualPoint.setLatLng([60.170555555, 24.944444444]);"
+                 "geomatch.manualPoint.fire('dragend')")
 
     # a coarser precision rounds coarser; the subject has no direction
     with qtbot.waitSignal(w.manual_placed, timeout=10_000) as got:
