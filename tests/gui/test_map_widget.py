@@ -167,6 +167,37 @@ def test_raster_tiles_come_through_the_scheme_and_stop_at_their_last_zoom(qtbot,
     qtbot.waitUntil(lambda: is_colour(centre_pixel(qtbot, w), (255, 0, 0)), timeout=10_000)
 
 
+def test_vector_mbtiles_are_drawn_by_protomaps_leaflet(qtbot, mapw, tmp_path):
+    import gzip
+
+    mvt = pytest.importorskip("mapbox_vector_tile")
+    square = "POLYGON((0 0, 4096 0, 4096 4096, 0 4096, 0 0))"
+    tile = mvt.encode([{"name": "earth", "features": [{"geometry": square, "properties": {}}]},
+                       {"name": "water", "features": [{"geometry": square,
+                                                       "properties": {"kind": "water"}}]}])
+    con = sqlite3.connect(tmp_path / "v.mbtiles")
+    con.execute("CREATE TABLE metadata (name text, value text)")
+    con.execute("CREATE TABLE tiles (zoom_level int, tile_column int, tile_row int, "
+                "tile_data blob)")
+    con.executemany("INSERT INTO metadata VALUES (?, ?)", [("format", "pbf"),
+                                                           ("attribution", "vector fixture")])
+    # every z4 tile: data z4 is drawn at display z5 (512 px data tiles)
+    con.executemany("INSERT INTO tiles VALUES (4, ?, ?, ?)",
+                    [(x, y, gzip.compress(tile)) for x in range(16) for y in range(16)])
+    con.commit()
+    con.close()
+    w = mapw(basemap="none")
+    w.set_basemap(str(tmp_path / "v.mbtiles"))
+    w.fly_to(51.0, 10.0, 5)  # inland Germany: the world map beneath is land, not sea
+    qtbot.waitUntil(lambda: any(p.startswith("/tiles/world/5/") for p in w.scheme.served),
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: any(p.startswith("/tiles/user/4/") for p in w.scheme.served),
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: centre_pixel(qtbot, w).blue() > centre_pixel(qtbot, w).red() + 20,
+                    timeout=10_000)  # the style's water blue, not the grey page background
+    assert js(qtbot, w, "geomatch.covered") is True
+
+
 def test_helsinki_demo_draws_streets_at_z16(qtbot, mapw):
     w = mapw(basemap="offline")
     w.fly_to(*HELSINKI, 16)
