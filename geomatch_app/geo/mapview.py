@@ -182,29 +182,35 @@ def _bounds(points: Iterable[tuple[float, float]], min_half_m: float = 60.0) -> 
             [float(max(n, clat + dlat)), float(max(e, clon + dlon))]]
 
 
-def _names(place_name: Callable[[float, float], str] | None):
-    if place_name is not None:
-        return place_name
-    from geomatch_app.geo.geocode import place_name as default
+Names = Callable[[list[tuple[float, float]]], list[str]]
 
-    return default
+
+def _names(place_names: Names | None, points: list[tuple[float, float]]):
+    """One batch lookup for every point of the payload, then a per-point getter."""
+    if place_names is None:
+        from geomatch_app.geo.geocode import place_names
+    found = dict(zip(points, place_names(points), strict=True)) if points else {}
+    return lambda lat, lon: found.get((lat, lon), "")
 
 
 def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *,
                 confirmed=None, truth=None, exif=None, selected: int | None = None,
                 manual: dict | None = None, fit: bool = True, message: str = "",
-                place_name: Callable[[float, float], str] | None = None) -> dict:
+                place_names: Names | None = None) -> dict:
     """Everything the page draws for one query, as JSON-ready data.
 
     Candidates with a location become numbered markers coloured by score (with their camera
     direction where known); the estimate brings its 50 %/90 % regions and uncertainty circle;
     ``confirmed`` (the decision in force), ``truth`` (a known location) and ``exif`` (the GPS
     in the query photo itself) are distinct markers. Each tooltip is a list of text lines and
-    names the place (``place_name(lat, lon)``, offline GeoNames by default). ``fit`` asks the
+    names the place (``place_names(points)``, offline GeoNames by default). ``fit`` asks the
     page to frame the data (a new query); otherwise the curator's view is kept.
     """
-    names = _names(place_name)
     located = [c for c in candidates if c.lat is not None and c.lon is not None]
+    points = [(c.lat, c.lon) for c in located]
+    points += [(estimate.lat, estimate.lon)] if estimate is not None else []
+    points += [(d["lat"], d["lon"]) for d in map(_point, (confirmed, truth, exif)) if d]
+    names = _names(place_names, list(dict.fromkeys(points)))
     scores = [float(c.score) for c in located]
     lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
     out: dict = {"candidates": [], "estimate": None, "confirmed": None, "truth": None,

@@ -159,6 +159,10 @@ class _Names(QObject):
     def name(lat: float, lon: float) -> str:
         return geocode.place_name(lat, lon) if geocode.is_loaded() else ""
 
+    @staticmethod
+    def names(points: list[tuple[float, float]]) -> list[str]:
+        return geocode.place_names(points) if geocode.is_loaded() else [""] * len(points)
+
 
 class MapWidget(QWidget):
     marker_clicked = Signal(int)
@@ -405,7 +409,7 @@ class MapWidget(QWidget):
         self._view_args = {"candidates": candidates, "estimate": estimate,
                            "confirmed": confirmed, "truth": truth, "exif": exif,
                            "selected": selected}
-        self._push_payload(map_payload(manual=self.manual, fit=fit, place_name=_Names.name,
+        self._push_payload(map_payload(manual=self.manual, fit=fit, place_names=_Names.names,
                                        **self._view_args))
 
     def show_message(self, text: str) -> None:
@@ -413,12 +417,12 @@ class MapWidget(QWidget):
         self._query = None
         self._view_args = {}
         self.manual = None
-        self._push_payload(map_payload([], message=text, fit=False, place_name=_Names.name))
+        self._push_payload(map_payload([], message=text, fit=False, place_names=_Names.names))
 
     def _on_names_loaded(self) -> None:
         if self._view_args:  # the names arrived after the first picture: redraw, keep the view
             self._push_payload(map_payload(manual=self.manual, fit=False,
-                                           place_name=_Names.name, **self._view_args))
+                                           place_names=_Names.names, **self._view_args))
 
     def highlight(self, rank: int) -> None:
         if self._view_args:

@@ -26,6 +26,8 @@ def test_nearest_is_the_great_circle_nearest_with_its_distance():
     assert d == pytest.approx(2 * EARTH_R_M * math.asin(math.sqrt(a)), rel=1e-6)
     assert g.nearest(55.61, 13.0)[0].name == "Malmö"
     assert g.nearest(float("nan"), 13.0) is None
+    many = g.nearest_many([(55.61, 13.0), (None, None), (59.3, 9.1)])
+    assert [h[0].name if h else None for h in many] == ["Malmö", None, "Lunde"]
 
 
 def test_search_exact_first_then_by_population_accents_and_country():
@@ -52,6 +54,9 @@ def test_place_names_from_geonames(real):
     assert geocode.place_name(None, 13.0) == ""
     assert geocode.place_name(0.0, -30.0) == ""  # mid-Atlantic: no town within 150 km
     assert geocode.is_loaded()
+    # one batch gives what single lookups give
+    pts = [(55.7047, 13.1910), (None, 13.0), (60.1699, 24.9384), (0.0, -30.0)]
+    assert geocode.place_names(pts) == ["Lund, SE", "", "Helsinki, FI", ""]
 
 
 def test_search_finds_towns_and_coordinates(real):

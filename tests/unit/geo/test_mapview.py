@@ -109,7 +109,7 @@ def test_payload_carries_data_not_code():
     est = estimate_location(cands, sigma_km=0.05)
     p = map_payload(cands, est, confirmed=GeoTag(55.6982, 13.1952, 45.0),
                     truth=(55.69824, 13.19521), exif=GeoTag(55.69, 13.2), selected=2,
-                    place_name=lambda lat, lon: "Lund, SE")
+                    place_names=lambda pts: ["Lund, SE"] * len(pts))
     assert json.loads(json.dumps(p)) == p  # plain JSON all the way down
     assert [c["rank"] for c in p["candidates"]] == [1, 2, 3]  # no location, no marker
     c2 = p["candidates"][1]
@@ -128,7 +128,7 @@ def test_payload_carries_data_not_code():
 def test_payload_of_a_confirmed_placement_keeps_precision_and_what():
     p = map_payload([], confirmed={"lat": 55.7, "lon": 13.19, "heading": None,
                                    "precision_m": 20.0, "placed": "subject"}, fit=False,
-                    place_name=lambda lat, lon: "")
+                    place_names=lambda pts: [""] * len(pts))
     assert p["confirmed"]["precision_m"] == 20.0 and p["fit"] is False
     assert p["confirmed"]["tooltip"] == ["confirmed location ± 20 m (the subject, not the "
                                          "camera)"]
