@@ -67,3 +67,15 @@ def test_search_finds_towns_and_coordinates(real):
     hit = geocode.search("55.70, 13.19")
     assert len(hit) == 1 and (hit[0].lat, hit[0].lon) == (55.70, 13.19)
     assert geocode.search("95, 13") == []  # not a latitude, not a town
+
+
+def test_latitude_band_gives_the_same_nearest_place_as_a_full_scan():
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-80, 80, 3000), rng.uniform(-180, 180, 3000)
+    n = len(lat)
+    g = Gazetteer([f"p{i}" for i in range(n)], ["XX"] * n, [f"p{i}" for i in range(n)],
+                  lat, lon, np.zeros(n))
+    xyz = geocode._unit(lat, lon)
+    for qlat, qlon in zip(rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200), strict=True):
+        brute = int(np.argmax(xyz @ geocode._unit([qlat], [qlon])[0]))
+        assert g.nearest(qlat, qlon)[0].name == f"p{brute}"
