@@ -19,7 +19,7 @@ import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngineSettings
 from PySide6.QtWebEngineWidgets import QWebEngineView
@@ -313,13 +313,18 @@ class MapWidget(QWidget):
             self.bridge.payloadChanged.emit(self.bridge.payload_json)
 
     # ---------------------------------------------------------------- layers
+    def _report(self, exc: Exception) -> None:
+        """Errors reach ``error`` from the event loop, so a bad basemap given to the
+        constructor is reported to whoever connects right after it."""
+        QTimer.singleShot(0, self, lambda: self.error.emit(exc))
+
     def set_basemap(self, spec: str) -> None:
         """``offline`` / ``none`` / ``osm`` / an XYZ URL / a tile file or folder (see
         geo.mapview.basemap_layers). A file that cannot be opened is reported, not fatal."""
         try:
             offline, online = basemap_layers(spec)
         except GeomatchError as exc:
-            self.error.emit(exc)
+            self._report(exc)
             offline, online = basemap_layers("offline")
         for layer_id in [k for k in self.tiles.layers if k != "overlay"]:
             self.tiles.set_layer(layer_id, None)
@@ -328,7 +333,7 @@ class MapWidget(QWidget):
             try:
                 src = open_tiles(path)
             except GeomatchError as exc:
-                self.error.emit(exc)
+                self._report(exc)
                 continue
             log.info("map layer %s: %s", layer_id, describe(src))
             self.tiles.set_layer(layer_id, src)
@@ -347,7 +352,7 @@ class MapWidget(QWidget):
                 self.tiles.set_layer("overlay", open_tiles(path))
                 self.overlay_path = str(path)
             except GeomatchError as exc:
-                self.error.emit(exc)
+                self._report(exc)
         if opacity is not None:
             self.opacity.blockSignals(True)
             self.opacity.setValue(int(opacity))
@@ -417,6 +422,7 @@ class MapWidget(QWidget):
         self._query = None
         self._view_args = {}
         self.manual = None
+        self._set_precision_box(None)
         self._push_payload(map_payload([], message=text, fit=False, place_names=_Names.names))
 
     def _on_names_loaded(self) -> None:
@@ -439,7 +445,7 @@ class MapWidget(QWidget):
         try:
             hits = geocode.search(text, limit=1)
         except GeomatchError as exc:
-            self.error.emit(exc)
+            self._report(exc)
             return False
         if not hits:
             self.search.setToolTip(f"no place called “{text}” in GeoNames")

@@ -7,8 +7,11 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
@@ -51,12 +54,24 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Candidates (k)", self.k)
         form.addRow("Location KDE σ", self.sigma)
-        form.addRow("Basemap", self.basemap)
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Pick an .mbtiles or .pmtiles file of your region (docs/maps.md)")
+        browse.clicked.connect(self._browse_basemap)
+        row = QHBoxLayout()
+        row.addWidget(self.basemap, 1)
+        row.addWidget(browse)
+        form.addRow("Basemap", row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _browse_basemap(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Basemap tiles", "",
+                                              "Tile sets (*.mbtiles *.pmtiles);;All files (*)")
+        if path:
+            self.basemap.setCurrentText(path)
 
     def accept(self) -> None:
         s = self.settings

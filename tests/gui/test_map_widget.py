@@ -301,3 +301,24 @@ def test_placing_by_hand_and_one_page_load(qtbot, mapw):
                     timeout=10_000)
     assert w.manual is None and not w.precision.isEnabled()
     assert w.page_loads == 1
+
+
+def test_an_unreadable_basemap_is_reported_and_the_offline_map_stays(qtbot, tmp_path):
+    from geomatch_app.gui.mapwidget import MapWidget
+
+    bad = tmp_path / "broken.mbtiles"
+    bad.write_bytes(b"this is no tile set")
+    errors = []
+    w = MapWidget(basemap=str(bad))
+    w.error.connect(errors.append)  # connected after construction, as the window does
+    try:
+        qtbot.waitUntil(lambda: bool(errors), timeout=5_000)
+        assert "broken.mbtiles" in str(errors[0]) and "neither an MBTiles" in str(errors[0])
+        assert "world" in w.tiles.layers and "user" not in w.tiles.layers
+        w.set_overlay(str(tmp_path / "missing.pmtiles"))
+        qtbot.waitUntil(lambda: len(errors) == 2, timeout=5_000)
+        assert w.overlay_path == "" and not w.opacity.isVisibleTo(w)
+    finally:
+        w.close()
+        w.deleteLater()
+        qtbot.wait(50)
