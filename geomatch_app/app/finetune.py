@@ -47,9 +47,9 @@ def load_gallery(src: str | list[Photo] | None) -> list[Photo] | None:
     """Gallery photos from an index folder (its records), a manifest / folder, or as given."""
     if src is None or isinstance(src, list):
         return src
-    if (Path(src) / "fingerprint.json").is_file():
-        from geomatch_app.index import Index
+    from geomatch_app.index import Index, is_index
 
+    if is_index(src):
         return Index.open(src).photos
     from geomatch_app.data.gallery import load_photos
 

@@ -169,7 +169,7 @@ class MainWindow(QMainWindow):
 
     def _show_project(self) -> None:
         p = self.project
-        self.setWindowTitle(f"geomatch — {p.title}" if p else "geomatch")
+        self.setWindowTitle(p.title if p else "")  # Qt appends " — geomatch"
         self.project_label.setText(p.describe() if p else "no project")
         update_undo_labels(self)
 
@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
         s = self.session
         if what == "photo":
             self.inspect_panel.show_query(s.path)
+        if what in ("photo", "result"):  # a new photo is registered by its ranking job
             self._refresh_history()
         if what in ("photo", "result"):
             if s.result is None:
