@@ -25,9 +25,15 @@ def _js(qtbot, view, script: str):
 
 def _map_ready(qtbot, win):
     qtbot.waitUntil(lambda: win.map.ready, timeout=30_000)
-    n = len([c for c in win.grid.candidates if c.lat is not None])
-    qtbot.waitUntil(lambda: _js(qtbot, win.map, "Object.keys(geomatch.markers).length") == n,
-                    timeout=20_000)
+    def shown() -> bool:
+        n = len([c for c in win.grid.candidates if c.lat is not None])
+        return _js(qtbot, win.map, "Object.keys(geomatch.markers).length") == n > 0
+
+    try:
+        qtbot.waitUntil(shown, timeout=40_000)
+    except Exception:
+        raise AssertionError(f"markers not drawn; page console: {win.map.console_messages()}, "
+                             f"payload: {win.map.bridge.payload_json[:300]}") from None
 
 
 def test_map_page_is_the_apps_own_with_one_marker_per_candidate(qtbot, ranked_window):
