@@ -80,6 +80,7 @@ def build_menus(win) -> None:
                                    on(actions.toggle_online))
     win.online_action.setCheckable(True)
     win.online_action.setChecked(win.settings.basemap == "osm")
+    add_action(win, view, "Find a &place on the map", win.map.search.setFocus, "Ctrl+L")
 
     tools = mb.addMenu("&Tools")
     win.finetune_action = add_action(win, tools, "&Fine-tune…", on(actions.open_finetune))
