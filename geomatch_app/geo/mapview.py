@@ -196,7 +196,7 @@ def _names(place_names: Names | None, points: list[tuple[float, float]]):
 def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *,
                 confirmed=None, truth=None, exif=None, selected: int | None = None,
                 manual: dict | None = None, fit: bool = True, message: str = "",
-                place_names: Names | None = None) -> dict:
+                place_names: Names | None = None, trusted: bool = True) -> dict:
     """Everything the page draws for one query, as JSON-ready data.
 
     Candidates with a location become numbered markers coloured by score (with their camera
@@ -204,7 +204,8 @@ def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *
     ``confirmed`` (the decision in force), ``truth`` (a known location) and ``exif`` (the GPS
     in the query photo itself) are distinct markers. Each tooltip is a list of text lines and
     names the place (``place_names(points)``, offline GeoNames by default). ``fit`` asks the
-    page to frame the data (a new query); otherwise the curator's view is kept.
+    page to frame the data (a new query); otherwise the curator's view is kept. ``trusted``
+    False (the calibrated verdict is "no match") draws the estimate greyed, saying why.
     """
     located = [c for c in candidates if c.lat is not None and c.lon is not None]
     points = [(c.lat, c.lon) for c in located]
@@ -237,12 +238,16 @@ def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *
     if estimate is not None:
         name = names(estimate.lat, estimate.lon)
         tip = [f"estimate ± {estimate.radius_m:.0f} m, confidence {estimate.confidence:.2f}"]
+        if not trusted:
+            tip = ["no confident match in this gallery: the closest photos' centre, "
+                   "not a location estimate"]
         if name:
             tip.append(name)
         out["estimate"] = {"lat": float(estimate.lat), "lon": float(estimate.lon),
                            "radius_m": float(estimate.radius_m),
                            "confidence": float(estimate.confidence), "place": name,
-                           "regions": estimate.regions, "tooltip": tip}
+                           "regions": estimate.regions, "tooltip": tip,
+                           "trusted": bool(trusted)}
         for poly in estimate.regions.get("90", {}).get("coordinates", []):
             focus += [(pt[1], pt[0]) for pt in poly[0]]
         focus.append((estimate.lat, estimate.lon))

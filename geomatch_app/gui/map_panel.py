@@ -34,7 +34,7 @@ class MapPanel(QObject):
         self.path = result.path
         self.widget.show_query(result.path, result.candidates, result.estimate,
                                confirmed=confirmed, exif=self.exif(result.path),
-                               selected=selected)
+                               selected=selected, trusted=result.verdict != "no_match")
         self.shown.emit(result.path)
 
     def exif(self, path: str) -> GeoTag | None:

@@ -403,7 +403,7 @@ class MapWidget(QWidget):
     # ---------------------------------------------------------------- one query
     def show_query(self, path: str, candidates: list[Candidate],
                    estimate: Estimate | None = None, *, confirmed=None, truth=None, exif=None,
-                   selected: int | None = None) -> None:
+                   selected: int | None = None, trusted: bool = True) -> None:
         """Draw one query. A new photo frames its data; the same photo again (after a
         decision, an undo) keeps the curator's view."""
         fit = path != self._query
@@ -413,7 +413,7 @@ class MapWidget(QWidget):
         self._query = path
         self._view_args = {"candidates": candidates, "estimate": estimate,
                            "confirmed": confirmed, "truth": truth, "exif": exif,
-                           "selected": selected}
+                           "selected": selected, "trusted": trusted}
         self._push_payload(map_payload(manual=self.manual, fit=fit, place_names=_Names.names,
                                        **self._view_args))
 

@@ -198,17 +198,22 @@
     show(messageEl, p.message || '');
     var est = p.estimate;
     if (est) {
-      [['90', '#9e9ac8', 0.18], ['50', '#6a51a3', 0.28]].forEach(function (r) {
+      var grey = est.trusted === false;  // "no match": drawn, but not as an estimate
+      var rings = grey ? [['90', '#bbbbbb', 0.12], ['50', '#999999', 0.18]]
+        : [['90', '#9e9ac8', 0.18], ['50', '#6a51a3', 0.28]];
+      rings.forEach(function (r) {
         var g = est.regions && est.regions[r[0]];
         if (g && g.coordinates && g.coordinates.length) {
           L.geoJSON(g, {style: {color: r[1], weight: 1, fillColor: r[1], fillOpacity: r[2]}})
             .bindTooltip(el('span', '', r[0] + ' % region')).addTo(data);
         }
       });
-      L.circle([est.lat, est.lon], {radius: est.radius_m, color: '#6a00a8', weight: 1.5,
+      L.circle([est.lat, est.lon], {radius: est.radius_m, color: grey ? '#999999' : '#6a00a8',
+                                    weight: 1.5,
                                     dashArray: '5,4', fill: false, interactive: false})
         .addTo(data);
-      L.marker([est.lat, est.lon], {icon: icon(el('div', 'gm-est', '✛'), 22),
+      L.marker([est.lat, est.lon], {icon: icon(el('div', grey ? 'gm-est gm-untrusted' : 'gm-est',
+                                                  '✛'), 22),
                                     zIndexOffset: 500})
         .bindTooltip(lines(est.tooltip)).addTo(data);
     }

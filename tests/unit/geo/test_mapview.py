@@ -125,6 +125,15 @@ def test_payload_carries_data_not_code():
     assert s <= 55.69 and n >= 55.6983 and w <= 13.1951 and e >= 13.2
 
 
+def test_an_untrusted_estimate_says_so():
+    cands = _cands()
+    est = estimate_location(cands, sigma_km=0.05)
+    names = lambda pts: [""] * len(pts)  # noqa: E731
+    assert map_payload(cands, est, place_names=names)["estimate"]["trusted"] is True
+    grey = map_payload(cands, est, place_names=names, trusted=False)["estimate"]
+    assert grey["trusted"] is False and "no confident match" in grey["tooltip"][0]
+
+
 def test_payload_of_a_confirmed_placement_keeps_precision_and_what():
     p = map_payload([], confirmed={"lat": 55.7, "lon": 13.19, "heading": None,
                                    "precision_m": 20.0, "placed": "subject"}, fit=False,
