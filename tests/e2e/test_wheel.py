@@ -48,7 +48,8 @@ def test_wheel_lists_every_module_and_resource(wheel):
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "scripts/"))]
     res = "geomatch_app/resources/"
     for need in ("demo/manifest.csv", "leaflet/leaflet.js", "leaflet/leaflet.css",
-                 "leaflet/LICENSE", "models/effnetlite2-gem.md", "basemap/LICENSE.md"):
+                 "leaflet/LICENSE", "models/effnetlite2-gem.md",
+                 "basemaps/osm-z0-6.LICENSE.md"):
         assert res + need in names
     assert sum(n.startswith(res + "demo/images/") for n in names) >= 40
     dist_info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -84,7 +85,7 @@ def test_installed_wheel_finds_its_resources(wheel, tmp_path):
     assert Path(got["package"]).is_relative_to(site)
     assert Path(got["resources"]) == site / "geomatch_app" / "resources"
     assert got["missing"] == [] and got["leaflet"] and got["card"]
-    if (ROOT / "geomatch_app" / "resources" / "basemap" / paths.BASEMAP_FILE).is_file():
+    if (ROOT / "geomatch_app" / "resources" / "basemaps" / paths.BASEMAP_FILE).is_file():
         assert Path(got["basemap"]).is_relative_to(site)  # shipped, not the source tree's
     for key in ("resources", "data", "logs"):
         assert not Path(got[key]).is_relative_to(ROOT), (key, got[key])

@@ -57,8 +57,8 @@ def test_platform_folders_are_created_and_outside_the_install(monkeypatch, tmp_p
 
 
 def test_basemap_is_found_shipped_first(monkeypatch, tmp_path):
-    (tmp_path / "basemap").mkdir()
-    shipped = tmp_path / "basemap" / paths.BASEMAP_FILE
+    (tmp_path / "basemaps").mkdir()
+    shipped = tmp_path / "basemaps" / paths.BASEMAP_FILE
     shipped.write_bytes(b"x")
     monkeypatch.setenv("GEOMATCH_RESOURCES", str(tmp_path))
     assert paths.basemap_file() == shipped
