@@ -99,7 +99,9 @@ def user_config_dir() -> Path:
 
 
 def user_cache_dir() -> Path:
-    """Things rebuilt on demand, safe to delete: extracted map tiles (GEOMATCH_HOME/cache)."""
+    """The place for things rebuilt on demand, safe to delete (GEOMATCH_HOME/cache). Nothing is
+    written there today: the map reads its MBTiles/PMTiles directly and its web profile keeps
+    nothing on disk; ``geomatch doctor`` and Help → About show it."""
     return _user_dir("cache")
 
 
