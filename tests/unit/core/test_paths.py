@@ -62,3 +62,16 @@ def test_basemap_is_found_shipped_first(monkeypatch, tmp_path):
     shipped.write_bytes(b"x")
     monkeypatch.setenv("GEOMATCH_RESOURCES", str(tmp_path))
     assert paths.basemap_file() == shipped
+
+
+def test_nothing_shipped_lives_outside_the_package():
+    """Resources and model cards/calibrations belong in geomatch_app/resources (else a wheel or
+    bundle would miss them): a file added at the old top-level places fails here."""
+    repo = paths.REPO_DIR
+    if not (repo / "pyproject.toml").is_file():
+        return  # an installed package: no checkout to inspect
+    stray = [p.relative_to(repo).as_posix() for p in (repo / "resources").rglob("*")
+             if p.is_file()] if (repo / "resources").is_dir() else []
+    stray += [p.relative_to(repo).as_posix() for p in (repo / "models").glob("**/*")
+              if p.is_file() and "finetuned" not in p.parts]
+    assert not stray, f"move these into geomatch_app/resources/: {stray}"
