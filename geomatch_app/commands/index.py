@@ -20,6 +20,10 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
     p.add_argument("--workers", type=int, default=None, help="image decoding workers")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default=None,
+                   help="descriptor engine: auto (ONNX Runtime on the CPU when installed, else "
+                   "torch), torch or onnx; default: $GEOMATCH_ENGINE or auto. Same descriptors, "
+                   "so an index may be built with one and queried with the other")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
     p.set_defaults(func=run)
 

@@ -12,6 +12,10 @@ def add_parser(sub) -> None:
     p.add_argument("--index", required=True, help="index folder (see `geomatch index`)")
     p.add_argument("-k", type=int, default=20, help="number of candidates (default 20)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default=None,
+                   help="descriptor engine: auto (ONNX Runtime on the CPU when installed, else "
+                   "torch), torch or onnx; default: $GEOMATCH_ENGINE or auto. Same descriptors, "
+                   "so an index may be built with one and queried with the other")
     p.add_argument("--sigma-km", type=float, default=None,
                    help="KDE bandwidth in km for the location estimate")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
