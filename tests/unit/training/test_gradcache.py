@@ -24,12 +24,13 @@ def _loss(d):
 
 
 def test_chunked_gradients_equal_plain_gradients():
+    torch.manual_seed(1)
     x = torch.randn(10, 3, 8, 8)
     plain, cached = _net(), _net()
     l1, _ = forward_backward(plain, x, _loss, chunk=0)
     calls = []
     l2, _ = forward_backward(cached, x, _loss, chunk=3, check=lambda: calls.append(1))
-    assert abs(l1 - l2) < 1e-6
+    assert abs(l1 - l2) <= 1e-5 * max(1.0, abs(l1))  # float32 sums in another order
     for a, b in zip(plain.parameters(), cached.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
     assert len(calls) == 8  # 4 chunks, twice
