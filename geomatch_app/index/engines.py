@@ -93,23 +93,33 @@ class TorchEngine:
         self.device = device
         self.dim = model.dim
         model = model.to(device).eval()
-        self._run = _fold_batchnorm(model)
-        self._channels_last = False
-        if self._run is not model or device.type == "cuda":
-            self._run = self._run.to(memory_format=torch.channels_last)
-            self._channels_last = True
+        fused = _fold_batchnorm(model) if device.type == "cpu" else model
+        self._channels_last = fused is not model or device.type == "cuda"
+        if self._channels_last:
+            fused = fused.to(memory_format=torch.channels_last)
+        # the engine cache is keyed weakly by the model: never hold the model itself strongly
+        self._fused = fused if fused is not model else None
+        self._model = weakref.ref(model)
+
+    @property
+    def module(self):
+        run = self._fused if self._fused is not None else self._model()
+        if run is None:
+            raise RuntimeError("the model of this engine no longer exists")
+        return run
 
     def __call__(self, x: torch.Tensor) -> np.ndarray:
+        run = self.module
         x = x.to(self.device, non_blocking=True)
         if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        self._run.eval()  # unfused: the caller may have put its model back in training mode
+        run.eval()  # unfused: the caller may have put its model back in training mode
         with torch.inference_mode():
             if self.device.type == "cuda":
                 with torch.autocast("cuda", dtype=torch.bfloat16):
-                    d = self._run(x)
+                    d = run(x)
             else:
-                d = self._run(x)
+                d = run(x)
         return d.float().cpu().numpy()
 
 
@@ -227,16 +237,15 @@ def _evict(folder: Path, keep: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-# Engines built for a model, reused while its weights are unchanged (training changes them
-# in place; every in-place write bumps a tensor's version counter).
+# Engines built for a model, reused while its weights are unchanged: training writes them in
+# place, and every in-place write bumps a tensor's version counter (writes through ``.data``
+# do not; nothing here uses them). {model: (tensors, versions, {key: engine})}
 _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _weights_token(model) -> tuple:
-    """Changes whenever a weight is replaced or written in place (~0.1 ms; hashing the weights
-    would cost ~40 ms per query)."""
-    return tuple((id(t), t._version) for t in itertools.chain(model.parameters(),
-                                                              model.buffers()))
+def _versions(tensors: list) -> list[int]:
+    """~0.1 ms for the day-one model's 1,900 tensors (hashing the weights takes ~40 ms)."""
+    return [t._version for t in tensors]
 
 
 def get_engine(model, engine: str | None = None, device: str | torch.device = "cpu"):
@@ -255,14 +264,14 @@ def get_engine(model, engine: str | None = None, device: str | torch.device = "c
         if name == "onnx":
             log.warning("onnxruntime is not installed (pip install onnxruntime); using torch")
         name = "torch"
-    token = _weights_token(model)
     cached = _ENGINES.get(model)
-    if cached is None or cached[0] != token:
-        cached = (token, {})
+    if cached is None or _versions(cached[0]) != cached[1]:
+        tensors = list(itertools.chain(model.parameters(), model.buffers()))
+        cached = (tensors, _versions(tensors), {})
         _ENGINES[model] = cached
     key = (name, str(dev), torch.get_num_threads())
-    if key in cached[1]:
-        return cached[1][key]
+    if key in cached[2]:
+        return cached[2][key]
     eng = None
     if name in ("auto", "onnx"):
         try:
@@ -272,6 +281,6 @@ def get_engine(model, engine: str | None = None, device: str | torch.device = "c
                         getattr(model, "name", "model"), exc)
     if eng is None:
         eng = TorchEngine(model, dev)
-    cached[1][key] = eng
+    cached[2][key] = eng
     return eng
 

@@ -25,13 +25,17 @@ log = logging.getLogger(__name__)
 
 def image_to_tensor(image, preprocess) -> torch.Tensor:
     """PIL RGB image → normalised (3, S, S) tensor. The whole frame is kept (resize, no crop):
-    street photos are wide and their edges carry place information."""
-    import torchvision.transforms.functional as TF
+    street photos are wide and their edges carry place information.
 
+    The arithmetic of torchvision's to_tensor + normalize (bit-identical), without importing
+    torchvision: its import holds the GIL ~0.2 s and froze the window on the first query."""
     size = preprocess.size
     img = image.resize((size, size), resample=2)  # bilinear
-    x = TF.to_tensor(img)
-    return TF.normalize(x, preprocess.mean, preprocess.std)
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+    x = x.to(torch.float32).div(255)
+    mean = torch.as_tensor(preprocess.mean, dtype=torch.float32)[:, None, None]
+    std = torch.as_tensor(preprocess.std, dtype=torch.float32)[:, None, None]
+    return x.sub_(mean).div_(std)
 
 
 # JPEGs are decoded at 1/2–1/8 size while both sides stay >= DRAFT_FACTOR × the input size.

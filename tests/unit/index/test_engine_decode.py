@@ -64,3 +64,30 @@ def test_png_is_not_drafted(tmp_path):
     path = tmp_path / "p.png"
     _pattern(900, 600).save(path)
     assert load_image(path, draft_side=224).size == (900, 600)
+
+
+def test_image_to_tensor_is_torchvisions_arithmetic_without_torchvision(tmp_path):
+    """The input tensor is bit-identical to torchvision's to_tensor + normalize (indexes built
+    before stay valid) — computed without importing torchvision on the query path."""
+    import torchvision.transforms.functional as TF
+
+    from geomatch_app.index.extract import image_to_tensor
+    from geomatch_app.models.place import IMAGENET
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (97, 131, 3), dtype=np.uint8))
+    for pre in (HALF, IMAGENET):
+        ref = TF.normalize(TF.to_tensor(img.resize((pre.size, pre.size), resample=2)),
+                           pre.mean, pre.std)
+        assert torch.equal(image_to_tensor(img, pre), ref)
+
+
+def test_preload_imports_and_skips_missing_modules():
+    import sys
+
+    from geomatch_app.index.preload import preload, preload_in_background
+
+    assert preload(("json", "geomatch_no_such_module")) >= 0.0
+    t = preload_in_background(("geomatch_app.index.extract",))
+    t.join(timeout=60)
+    assert not t.is_alive() and "geomatch_app.index.extract" in sys.modules

@@ -178,10 +178,26 @@ def test_batchnorm_folding_is_exact_and_leaves_the_model_alone(one_torch_thread)
         bn.bias.data.uniform_(-0.5, 0.5)
     model = PlaceModel(body, GeM(), dim=16).eval()
     eng = engines.TorchEngine(model, torch.device("cpu"))
-    folded = [m for m in eng._run.modules() if isinstance(m, nn.BatchNorm2d)]
+    folded = [m for m in eng.module.modules() if isinstance(m, nn.BatchNorm2d)]
     assert folded == []  # BN gone from the engine's copy ...
     assert isinstance(model.backbone[1], nn.BatchNorm2d)  # ... and still in the model
     x = torch.rand(3, 3, 20, 20)
     with torch.inference_mode():
         ref = model(x).numpy()
     np.testing.assert_allclose(eng(x), ref, atol=1e-5)
+
+
+def test_engine_cache_does_not_keep_models_alive(tiny, tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setenv("GEOMATCH_CACHE", str(tmp_path))
+    from geomatch_app.models import get_model
+
+    model = get_model(tiny.name).eval()
+    engines.get_engine(model, "onnx")
+    engines.get_engine(model, "torch")
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
