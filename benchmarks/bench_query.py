@@ -6,8 +6,9 @@ replicated with noise (cosine ~0.9 to its original) and a jittered position unti
 --gallery of them, in a faiss IndexFlatIP as the app opens it. The query is a real file.
 
 - pure: the model input pre-decoded once; per query only the engine forward + faiss search;
-- app: what a dropped photo runs — read + decode, engine, search, candidates, KDE estimate with
-  distances, the suggestion run written to a SQLite store.
+- app: ``app.ranking.rank`` — what a dropped photo and `geomatch query --db` run: read +
+  decode, engine, search, candidates, KDE estimate with distances, the suggestion run written
+  to the project's SQLite store.
 Each row is the median (and 90th percentile) of --repeats interleaved queries.
 
 Usage: python benchmarks/bench_query.py [--gallery 20000] [--repeats 15] [--threads 1]
@@ -68,7 +69,10 @@ def build_gallery(model, n: int, folder: Path, seed: int = 0) -> Index:
         p = photos[i]
         lat = None if p.lat is None else p.lat + float(rng.normal(0, 5e-4)) * (j > len(photos))
         lon = None if p.lon is None else p.lon + float(rng.normal(0, 5e-4)) * (j > len(photos))
-        records.append({"path": p.path, "size": None, "mtime_ns": None, "lat": lat, "lon": lon,
+        # copies get paths of their own (an index never lists one file twice)
+        copy = folder / "copies" / f"{j:05d}-{Path(p.path).name}"
+        path = p.path if j < len(photos) else str(copy)
+        records.append({"path": path, "size": None, "mtime_ns": None, "lat": lat, "lon": lon,
                         "heading": p.heading, "place_id": p.place_id, "domain": p.domain})
     index = faiss.IndexFlatIP(descs.shape[1])
     index.add(np.ascontiguousarray(vecs))
@@ -84,11 +88,22 @@ def query_path() -> str:
     return photos[0].path
 
 
-def app_rank(index, path, store):
-    """The app's ranking path (gui.pipeline.rank_query until app.ranking.rank lands)."""
-    from geomatch_app.gui.pipeline import rank_query
+def open_project(index, db: Path):
+    """The project the window and `geomatch query --db` rank in: database + attached index."""
+    from geomatch_app.app.project import Project, attach_index
+    from geomatch_app.store import Store
 
-    return rank_query(index, path, k=K, store=store)
+    project = Project(Store(db), device="cpu")
+    attach_index(project, index)
+    return project
+
+
+def app_rank(project, path, reuse=False):
+    """The app's ranking path: app.ranking.rank, recording the run (``reuse``: a stored run
+    of this photo, model and index is returned instead, as after a restart)."""
+    from geomatch_app.app.ranking import rank
+
+    return rank(project, path, k=K, reuse=reuse)
 
 
 def main() -> None:
@@ -101,12 +116,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(args.threads)
     from geomatch_app.geo.kde import estimate_location, with_distances
-    from geomatch_app.store import Store
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-query-"))
     model = get_model(args.model).eval()
     index = build_gallery(model, args.gallery, tmp / "index")
-    store = Store(tmp / "curation.db")
+    project = open_project(index, tmp / "curation.db")
     qpath = query_path()
     pre = model.preprocess
     x = load_tensor(qpath, pre)[None]
@@ -124,7 +138,7 @@ def main() -> None:
 
     def app(name):
         engines.set_default_engine(name)
-        app_rank(index, qpath, store)
+        app_rank(project, qpath)
 
     d0 = eng[default](x)
     cands = index.search(d0, K)[0]
@@ -135,6 +149,7 @@ def main() -> None:
         "app path, engine=torch": lambda: app("torch"),
         "pure torch (BN-folded) + faiss search": lambda: pure("torch"),
         "pure eager torch + faiss search (before)": eager,
+        "app path, stored run re-used (restart)": lambda: app_rank(project, qpath, reuse=True),
         "  read + decode (load_tensor)": lambda: load_tensor(qpath, pre),
         f"  {default} forward": lambda: eng[default](x),
         "  faiss search (20k flat)": lambda: index.faiss.search(d0, K),
