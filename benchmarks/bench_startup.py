@@ -44,10 +44,22 @@ class TorchImportSpy:
         self.thread = ""
 
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" and self.when is None:
+        if name == "torch" and self.when is None and not _asked_by_find_spec():
             self.when = time.time()
             self.thread = threading.current_thread().name
         return None
+
+
+def _asked_by_find_spec() -> bool:
+    """True for importlib.util.find_spec (an "is it installed?" check), not an import."""
+    f = sys._getframe(2)
+    for _ in range(4):
+        if f is None:
+            return False
+        if f.f_code.co_filename.endswith(("importlib/util.py", "importlib\\util.py")):
+            return True
+        f = f.f_back
+    return False
 
 
 def other_threads() -> str:

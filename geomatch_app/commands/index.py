@@ -34,8 +34,10 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from geomatch_app.app.indexing import build
     from geomatch_app.data.gallery import ImportReport
+    from geomatch_app.index.engines import set_default_engine
     from geomatch_app.store import Store
 
+    set_default_engine(args.engine)  # None: GEOMATCH_ENGINE or auto
     report = ImportReport()
     t0 = time.perf_counter()
     store = Store(args.db) if args.db else None

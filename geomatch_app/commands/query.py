@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from geomatch_app.app.project import open_project
     from geomatch_app.app.ranking import rank
+    from geomatch_app.index.engines import set_default_engine
 
+    set_default_engine(args.engine)  # None: GEOMATCH_ENGINE or auto
     project = open_project(args.db, args.index, device=args.device, remember=False)
     try:
         result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km)
