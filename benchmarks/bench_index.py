@@ -154,9 +154,13 @@ def speed(model, paths, repeats, threads, with_int8):
                 load_tensor(p, pre) for p in big],
             "large photos: decode only, draft >= 1x": lambda: [
                 draft1_tensor(p, pre) for p in big]})
+    extra = {}
     if with_int8:
         run8 = int8_engine(model, threads)
         cases["pure ONNX Runtime dynamic int8"] = lambda: pure(run8, xb)
+        ref = np.concatenate([eager(model)(x) for x in xb])
+        got = np.concatenate([run8(x) for x in xb])
+        extra["int8 vs eager torch: min cosine"] = float(np.sum(ref * got, axis=1).min())
     few = paths[:BATCH * 2]
     # warm-up: first calls allocate, import and build sessions
     today_path(model, few)
@@ -173,7 +177,7 @@ def speed(model, paths, repeats, threads, with_int8):
             n = len(big) if name.startswith("large") else len(paths)
             times[name].append(timed(fn) / n)
             logging.info("round %d %-42s %.1f ms/img", r, name, 1000 * times[name][-1])
-    return {k: 1000 * median(v) for k, v in times.items()}
+    return {k: 1000 * median(v) for k, v in times.items()}, extra
 
 
 def agreement(model, threads):
@@ -268,7 +272,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     paths = photo_paths(args.n)
     model = get_model(args.model).eval()
-    ms = speed(model, paths, args.repeats, args.threads, args.int8)
+    ms, extra = speed(model, paths, args.repeats, args.threads, args.int8)
     base = ms["today: full decode + eager torch"]
     rows = [[name, round(v, 1), round(1000 / v, 1), round(base / v, 2)] for name, v in ms.items()
             if "decode only" not in name]
@@ -286,6 +290,7 @@ def main() -> None:
         "today_incl_decode_over_pure": base / ms["pure eager torch (pre-decoded)"],
     }
     agree = agreement(model, args.threads)
+    agree.update(extra)
     print(f"bench_index: {args.model}, {len(paths)} real JPEGs, batch {BATCH}, "
           f"{args.threads} thread(s), median of {args.repeats} rounds")
     print(table(["path", "ms/img", "img/s", "speed vs today"], rows))
@@ -299,6 +304,7 @@ def main() -> None:
         print(table(["agreement on shared query/gallery sets", "value"],
                     [[k, f"{v:.5f}" if isinstance(v, float) else v]
                      for k, v in agree.items() if k != "sets"]))
+    if agree.get("sets"):
         print()
         print(table(["set", "R@1 full decode", f"R@1 draft {DRAFT_FACTOR}x", "R@1 draft 1x",
                      "R@1 onnx"],

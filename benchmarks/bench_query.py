@@ -143,6 +143,13 @@ def main() -> None:
     d0 = eng[default](x)
     cands = index.search(d0, K)[0]
     est = estimate_location(cands)
+    from geomatch_app.app.curation import ensure_query
+
+    qid = ensure_query(project.store, str(Path(qpath).resolve()))
+
+    def record():
+        project.store.record_suggestions(qid, cands, model=project.model_id, estimate=est,
+                                         index_id=project.index_id)
     cases = {
         f"app path, engine={default} (default)": lambda: app(default),
         f"pure {default} + faiss search": lambda: pure(default),
@@ -155,10 +162,10 @@ def main() -> None:
         "  faiss search (20k flat)": lambda: index.faiss.search(d0, K),
         "  Index.search (+ candidates)": lambda: index.search(d0, K),
         "  KDE estimate + distances": lambda: with_distances(cands, estimate_location(cands)),
+        "  store: record the run (SQLite, synchronous=FULL)": record,
         "  embed_paths (1 photo)": lambda: embed_paths(model, [qpath], device="cpu",
                                                        workers=0, engine=default),
     }
-    _ = est
     for fn in cases.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in cases}

@@ -56,7 +56,9 @@ def _asked_by_find_spec() -> bool:
     for _ in range(4):
         if f is None:
             return False
-        if f.f_code.co_filename.endswith(("importlib/util.py", "importlib\\util.py")):
+        name = f.f_code.co_filename
+        if name == "<frozen importlib.util>" or name.endswith(("importlib/util.py",
+                                                                 "importlib\\util.py")):
             return True
         f = f.f_back
     return False

@@ -6,10 +6,10 @@ fingerprint (and with it every index) stays the same whichever engine embedded i
 export is checked against torch on a probe batch before it is used.
 
 Measured on the 2-core CPU (benchmarks/bench_index.py, docs/performance.md): ONNX Runtime runs
-the day-one model ~2.5× faster than eager torch at equal threads, so ``auto`` picks it on the
-CPU when ``onnxruntime`` is installed. Dynamic int8 quantisation was measured and rejected
-(slower and descriptors off by cosine 0.86). On CUDA the torch engine runs bf16 autocast and
-channels_last.
+the day-one model ~3× faster than eager torch at equal threads (~2.5× with file decoding), so
+``auto`` picks it on the CPU when ``onnxruntime`` is installed. Dynamic int8 quantisation was
+measured and rejected (slower, and descriptors drift). On CUDA the torch engine runs bf16
+autocast and channels_last.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ KEEP_EXPORTS = 6  # newest cached exports kept; older ones are deleted (each is 
 MIN_COSINE = 0.999  # an export that disagrees more than this with torch is not used
 
 
-def engine_names() -> tuple[str, ...]:
-    return ENGINES
-
-
 def default_engine() -> str:
     """The engine asked for by ``GEOMATCH_ENGINE`` (auto|torch|onnx), else ``auto``."""
     name = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
@@ -52,7 +48,7 @@ def default_engine() -> str:
 
 def set_default_engine(name: str | None) -> None:
     """Make ``name`` the engine of every later embedding in this process (and the DataLoader
-    workers it starts) that does not name one: what ``--engine`` and the GUI setting do."""
+    workers it starts) that does not name one: what ``--engine`` does."""
     if name is None:
         return
     name = name.strip().lower()
