@@ -3,12 +3,15 @@ measured in one run.
 
 The gallery: descriptors of the real photos of the demo gallery and ../shared/data, each
 replicated with noise (cosine ~0.9 to its original) and a jittered position until there are
---gallery of them, in a faiss IndexFlatIP as the app opens it. The query is a real file.
+--gallery of them, written and opened as the app does (its automatic structure for the size:
+HNSW at 20k). The query is a real file.
 
-- pure: the model input pre-decoded once; per query only the engine forward + faiss search;
+- pure: the model input pre-decoded once; per query only the engine forward + the index's
+  search structure;
 - app: ``app.ranking.rank`` — what a dropped photo and `geomatch query --db` run: read +
-  decode, engine, search, candidates, KDE estimate with distances, the suggestion run written
-  to the project's SQLite store.
+  decode, engine, search, candidates, geometric verification + calibration of the top 5
+  (training.calibration.judge; also timed without, as `--no-verify`), KDE estimate with
+  distances, the suggestion run written to the project's SQLite store.
 Each row is the median (and 90th percentile) of --repeats interleaved queries.
 
 Usage: python benchmarks/bench_query.py [--gallery 20000] [--repeats 15] [--threads 1]
@@ -50,8 +53,9 @@ def base_photos():
 
 
 def build_gallery(model, n: int, folder: Path, seed: int = 0) -> Index:
-    """An in-memory 20k index shaped like the app's: noisy copies of real descriptors."""
-    import faiss
+    """A 20k index written and opened as the app does (``index.write_index``, the automatic
+    structure for its size): noisy copies of real descriptors with jittered positions."""
+    from geomatch_app.index.faiss_index import write_index
 
     photos = base_photos()
     descs = embed_paths(model, [p.path for p in photos], device="cpu")
@@ -67,19 +71,22 @@ def build_gallery(model, n: int, folder: Path, seed: int = 0) -> Index:
     records = []
     for j, i in enumerate(pick):
         p = photos[i]
-        lat = None if p.lat is None else p.lat + float(rng.normal(0, 5e-4)) * (j > len(photos))
-        lon = None if p.lon is None else p.lon + float(rng.normal(0, 5e-4)) * (j > len(photos))
-        # copies get paths of their own (an index never lists one file twice)
-        copy = folder / "copies" / f"{j:05d}-{Path(p.path).name}"
-        path = p.path if j < len(photos) else str(copy)
+        copy = j >= len(photos)
+        lat = None if p.lat is None else p.lat + float(rng.normal(0, 5e-4)) * copy
+        lon = None if p.lon is None else p.lon + float(rng.normal(0, 5e-4)) * copy
+        # copies get files of their own (links to the original: an index never lists one
+        # file twice, and verification reads the real photo)
+        path = p.path
+        if copy:
+            link = folder.parent / "copies" / f"{j:05d}-{Path(p.path).name}"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(p.path).resolve())
+            path = str(link)
         records.append({"path": path, "size": None, "mtime_ns": None, "lat": lat, "lon": lon,
                         "heading": p.heading, "place_id": p.place_id, "domain": p.domain})
-    index = faiss.IndexFlatIP(descs.shape[1])
-    index.add(np.ascontiguousarray(vecs))
-    fp = model.fingerprint()
-    fp["format"] = 1
-    idx = Index(folder, index, records, fp, device="cpu")
-    idx._model = model
+    write_index(folder, vecs, records, model.fingerprint())
+    idx = Index.open(folder, device="cpu")
+    idx._model = model  # the model built above (same weights), not built a second time
     return idx
 
 
@@ -98,12 +105,13 @@ def open_project(index, db: Path):
     return project
 
 
-def app_rank(project, path, reuse=False):
+def app_rank(project, path, reuse=False, verify=None):
     """The app's ranking path: app.ranking.rank, recording the run (``reuse``: a stored run
-    of this photo, model and index is returned instead, as after a restart)."""
+    of this photo, model and index is returned instead, as after a restart; ``verify``
+    False: `geomatch query --no-verify`)."""
     from geomatch_app.app.ranking import rank
 
-    return rank(project, path, k=K, reuse=reuse)
+    return rank(project, path, k=K, reuse=reuse, verify=verify)
 
 
 def main() -> None:
@@ -116,6 +124,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(args.threads)
     from geomatch_app.geo.kde import estimate_location, with_distances
+    from geomatch_app.training.calibration import judge
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-query-"))
     model = get_model(args.model).eval()
@@ -129,16 +138,16 @@ def main() -> None:
 
     def pure(name):
         d = eng[name](x)
-        index.faiss.search(d, K)
+        index.structure.search(d, K)
 
     def eager():
         with torch.inference_mode():
             d = model(x).numpy()
-        index.faiss.search(d, K)
+        index.structure.search(d, K)
 
-    def app(name):
+    def app(name, verify=None):
         engines.set_default_engine(name)
-        app_rank(project, qpath)
+        app_rank(project, qpath, verify=verify)
 
     d0 = eng[default](x)
     cands = index.search(d0, K)[0]
@@ -152,14 +161,20 @@ def main() -> None:
                                          index_id=project.index_id)
     cases = {
         f"app path, engine={default} (default)": lambda: app(default),
-        f"pure {default} + faiss search": lambda: pure(default),
-        "app path, engine=torch": lambda: app("torch"),
-        "pure torch (BN-folded) + faiss search": lambda: pure("torch"),
-        "pure eager torch + faiss search (before)": eager,
+        f"app path, engine={default}, no verification": lambda: app(default, verify=False),
+        f"pure {default} + index search": lambda: pure(default),
+        "app path, engine=torch, no verification": lambda: app("torch", verify=False),
+        "pure torch (BN-folded) + index search": lambda: pure("torch"),
+        "pure eager torch + index search (before)": eager,
         "app path, stored run re-used (restart)": lambda: app_rank(project, qpath, reuse=True),
         "  read + decode (load_tensor)": lambda: load_tensor(qpath, pre),
         f"  {default} forward": lambda: eng[default](x),
-        "  faiss search (20k flat)": lambda: index.faiss.search(d0, K),
+        f"  index search ({index.index_type}, structure only)": lambda: index.structure.search(
+            d0, K),
+        "  verification + calibration (training.calibration.judge)": lambda: judge(
+            index, qpath, cands),
+        "  calibration only (judge, verify=False)": lambda: judge(index, qpath, cands,
+                                                                  verify=False),
         "  Index.search (+ candidates)": lambda: index.search(d0, K),
         "  KDE estimate + distances": lambda: with_distances(cands, estimate_location(cands)),
         "  store: record the run (SQLite, synchronous=FULL)": record,
@@ -176,23 +191,28 @@ def main() -> None:
     med = {k: median(v) for k, v in times.items()}
     p90 = {k: float(np.percentile(v, 90)) for k, v in times.items()}
     app_ms = med[f"app path, engine={default} (default)"]
-    pure_ms = med[f"pure {default} + faiss search"]
+    app_nv = med[f"app path, engine={default}, no verification"]
+    pure_ms = med[f"pure {default} + index search"]
     ratios = {
         "app / pure, same engine (goal <= 1.3)": app_ms / pure_ms,
         "app median ms (goal < 150)": app_ms,
-        "app torch / pure torch": med["app path, engine=torch"]
-        / med["pure torch (BN-folded) + faiss search"],
+        "app without verification / pure": app_nv / pure_ms,
+        "app without verification, median ms": app_nv,
+        "app torch / pure torch (both without verification)":
+            med["app path, engine=torch, no verification"]
+            / med["pure torch (BN-folded) + index search"],
         "app (default) vs pure eager torch before": app_ms
-        / med["pure eager torch + faiss search (before)"],
+        / med["pure eager torch + index search (before)"],
     }
-    print(f"bench_query: {args.model}, {len(index)}-photo flat index, k={K}, "
+    print(f"bench_query: {args.model}, {len(index)}-photo {index.index_type} index, k={K}, "
           f"{args.threads} thread(s), median of {args.repeats} interleaved queries")
     print(table(["path", "median ms", "p90 ms"],
                 [[k, round(med[k], 1), round(p90[k], 1)] for k in cases]))
     print()
     print(table(["ratio (same run)", "value"], [[k, round(v, 2)] for k, v in ratios.items()]))
     path = write_json("bench_query.json", {
-        "model": args.model, "gallery": len(index), "k": K, "threads": args.threads,
+        "model": args.model, "gallery": len(index), "index_type": index.index_type, "k": K,
+        "threads": args.threads,
         "repeats": args.repeats, "query": qpath, "median_ms": med, "p90_ms": p90,
         "ratios": ratios, "machine": machine()})
     print(f"\nwrote {path}")
