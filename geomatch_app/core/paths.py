@@ -99,9 +99,8 @@ def user_config_dir() -> Path:
 
 
 def user_cache_dir() -> Path:
-    """The place for things rebuilt on demand, safe to delete (GEOMATCH_HOME/cache). Nothing is
-    written there today: the map reads its MBTiles/PMTiles directly and its web profile keeps
-    nothing on disk; ``geomatch doctor`` and Help → About show it."""
+    """Things rebuilt on demand, safe to delete: the models' ONNX exports (index/engines.py).
+    GEOMATCH_HOME/cache when GEOMATCH_HOME is set."""
     return _user_dir("cache")
 
 
