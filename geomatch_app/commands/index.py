@@ -29,6 +29,15 @@ def add_parser(sub) -> None:
                    "100k, IVF-PQ with OPQ and exact re-ranking above)")
     p.add_argument("--pca", type=int, default=None, metavar="DIM",
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: embed on a Ray cluster into shards (needs geomatch[scale]; "
+                   "re-embeds all but finished shards, see docs/scale.md)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default: start a local Ray instance)")
+    p.add_argument("--num-gpus", type=int, default=0,
+                   help="Ray: GPU actors (one GPU each); 0 = CPU actors")
+    p.add_argument("--shards", type=int, default=None,
+                   help="Ray: number of shards (default: one per 10,000 photos)")
     p.set_defaults(func=run)
 
 
@@ -45,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
         idx = build(args.src, args.index, model=args.model, device=args.device,
                     progress=terminal_progress("indexing"), batch_size=args.batch_size,
                     rebuild=args.rebuild, report=report, workers=args.workers, store=store,
-                    options=IndexOptions(type=args.index_type, pca=args.pca))
+                    options=IndexOptions(type=args.index_type, pca=args.pca),
+                    engine=args.engine, ray_options={"address": args.address,
+                                                     "num_gpus": args.num_gpus,
+                                                     "shards": args.shards})
     finally:
         if store is not None:
             store.close()

@@ -195,7 +195,10 @@ class Structure:
         store = np.load(folder / STORE_FILE, mmap_mode="r")
         if store.ndim != 2 or store.shape != (count, dim):
             raise ValueError(f"{STORE_FILE} has shape {store.shape}, expected ({count}, {dim})")
-        index = faiss.read_index(str(folder / INDEX_FILE)) if params.get("has_index") else None
+        # an index merged from shards keeps its inverted lists in index.ivfdata beside it
+        flags = faiss.IO_FLAG_ONDISK_SAME_DIR if params.get("ondisk") else 0
+        index = faiss.read_index(str(folder / INDEX_FILE), flags) if params.get("has_index") \
+            else None
         pca = faiss.read_VectorTransform(str(folder / PCA_FILE)) if params.get("pca") else None
         if index is not None and index.ntotal != count:
             raise ValueError(f"{INDEX_FILE} holds {index.ntotal} vectors, expected {count}")
@@ -220,8 +223,9 @@ def write_store(path: Path, vectors, kind: str, progress: Progress | None = None
 
 
 def build(store, options: IndexOptions | None = None,
-          progress: Progress | None = None) -> Structure:
-    """Train and fill the search structure for the descriptor ``store`` (N, D)."""
+          progress: Progress | None = None, folder: Path | None = None) -> Structure:
+    """Train and fill the search structure for the descriptor ``store`` (N, D). (``folder``,
+    the generation being written, is unused here; sharded builders write into it.)"""
     import faiss
 
     o = options or IndexOptions()
@@ -265,6 +269,11 @@ def build(store, options: IndexOptions | None = None,
     for x in space_chunks():
         index.add(x)
     return Structure(params, store, index, pca)
+
+
+def train_ivfpq(store, space: int, n: int, o: IndexOptions, pca=None):
+    """An empty, trained IVF-PQ(+OPQ) index and its parameters (a sample of ``store``)."""
+    return _ivfpq(store, space, n, o, pca)
 
 
 def _ivfpq(store, space: int, n: int, o: IndexOptions, pca):
