@@ -24,9 +24,9 @@ def ensure_query(store: Store, path: str | Path, **fields: str) -> int:
     if found is not None:
         return found.id
     digest = file_sha256(path)
-    found = store.find_query(path, sha256=digest) if digest else None
-    if found is not None and not Path(found.path).exists():  # the same photo, moved or renamed
-        return found.id  # (two files with the same bytes side by side stay two queries)
+    for q in store.queries_with_hash(digest) if digest else []:
+        if not Path(q.path).exists():  # the same photo, moved or renamed
+            return q.id  # (two files with the same bytes side by side stay two queries)
     return store.add_query(path, sha256=digest, **fields)
 
 

@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         self._show_project()
         if getattr(index, "_model", None) is not None:
             self.inspect_panel.set_model(index.model, explain.heatmap_methods(index.model),
-                                         self.settings.heatmap)
+                                         self.settings.heatmap, index=index)
         self.ranker.k, self.ranker.sigma_km = self.settings.k, self.settings.sigma_km or None
         self.ranker.restart(self.project, [p for p in self.queue.paths()
                                            if self.queue.status(p) != "error"])
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
 
     def _show_project(self) -> None:
         p = self.project
-        self.setWindowTitle(f"geomatch — {p.title}" if p else "geomatch")
+        self.setWindowTitle(p.title if p else "")  # Qt appends " — geomatch"
         self.project_label.setText(p.describe() if p else "no project")
         update_undo_labels(self)
 
@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
         s = self.session
         if what == "photo":
             self.inspect_panel.show_query(s.path)
+        if what in ("photo", "result"):  # a new photo is registered by its ranking job
             self._refresh_history()
         if what in ("photo", "result"):
             if s.result is None:

@@ -45,6 +45,6 @@ def test_first_run_window_has_demo_query_ranked(qtbot, window, demo_index, demo_
     assert window.queue.paths() == demo_queries
     assert window.current == demo_queries[0]
     assert window.grid.count() == window.settings.k
-    assert "demo-index" in window.windowTitle() and "demo.sqlite" in window.windowTitle()
+    assert window.windowTitle() == "demo-index · demo.sqlite"
     assert "demo.sqlite" in window.project_label.text()
     assert recent.last_project() == window.project.ref

@@ -159,25 +159,39 @@ def test_keyboard_works_with_focus_in_the_queue(qtbot, ranked_window, demo_queri
     assert win.finetune_action.isEnabled()
 
 
-def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tmp_path):
+def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tmp_path,
+                                                       opened_demo_index):
+    """A second start on the same project: the queue, decisions and history come back, the
+    ranking is the stored one (no new suggestion run), and `db check` sees the gallery."""
     from geomatch_app.gui.main_window import MainWindow
     from geomatch_app.gui.settings import Settings
+    from geomatch_app.store.check import check_database
 
     win = ranked_window
     q = win.current
     qtbot.keyClick(win, Qt.Key.Key_1)
     qtbot.keyClick(win, Qt.Key.Key_Return)
     assert win.undo_action.isEnabled() and "confirmed" in win.undo_action.text()
-    again = MainWindow(settings=Settings(k=8, curator="tester"),
-                       db_path=str(tmp_path / "curation.sqlite"))
+    db = tmp_path / "curation.sqlite"
+    again = MainWindow(settings=Settings(k=8, curator="tester"), db_path=str(db))
     try:
         assert again.queue.paths() == [q]
         assert again.queue.status(q) == "confirmed"
-        assert any("confirmed" in again.curation.history.item(i).text()
-                   for i in range(again.curation.history.count()))
+        history = again.curation.history
+        assert any("confirmed" in history.item(i).text() for i in range(history.count()))
+        with qtbot.waitSignal(again.query_ranked, timeout=60_000):
+            again.set_index(opened_demo_index)
+        assert again.session.result_for(q).reused
+        assert again.grid.count() == 8
     finally:
         again.jobs.cancel_all()
         qtbot.waitUntil(lambda: not again.jobs.workers, timeout=20_000)
         again.close()
         again.deleteLater()
         qtbot.wait(50)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM suggestion_runs").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM models").fetchone()[0] == 1
+    report = check_database(db)
+    assert report.ok and report.counts["galleries"] == 1 and report.counts["indexes"] == 1
+    assert report.counts["images"] == len(opened_demo_index)
