@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
                    "100k, IVF-PQ with OPQ and exact re-ranking above)")
     p.add_argument("--pca", type=int, default=None, metavar="DIM",
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
+    p.add_argument("--nprobe", type=int, default=None,
+                   help="IVF-PQ: inverted lists visited per query (default: a quarter of them; "
+                   "more is slower and closer to exact)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="ray: embed on a Ray cluster into shards (needs geomatch[scale]; "
                    "re-embeds all but finished shards, see docs/scale.md)")
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         idx = build(args.src, args.index, model=args.model, device=args.device,
                     progress=terminal_progress("indexing"), batch_size=args.batch_size,
                     rebuild=args.rebuild, report=report, workers=args.workers, store=store,
-                    options=IndexOptions(type=args.index_type, pca=args.pca),
+                    options=IndexOptions(type=args.index_type, pca=args.pca,
+                                         nprobe=args.nprobe),
                     engine=args.engine, ray_options={"address": args.address,
                                                      "num_gpus": args.num_gpus,
                                                      "shards": args.shards})
