@@ -184,9 +184,9 @@ t0 = time.perf_counter()
 import faiss
 from geomatch_app.index import Index
 t_import = time.perf_counter() - t0  # a once-per-process cost, reported apart
-def rss():
+def rss(key="VmRSS:"):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(key):
             return int(line.split()[1]) / 1024
 before = rss()
 t0 = time.perf_counter()
@@ -199,7 +199,9 @@ times = []
 for row in q:
     t = time.perf_counter(); idx.search(row[None], 10); times.append(time.perf_counter() - t)
 print(json.dumps({"open_s": t_open, "rss_before_open_mb": before, "rss_after_open_mb": after_open,
-                  "rss_after_queries_mb": rss(), "ms_per_query": 1000 * float(np.median(times)),
+                  "rss_after_queries_mb": rss(), "anon_after_queries_mb": rss("RssAnon:"),
+                  "file_mapped_after_queries_mb": rss("RssFile:"),
+                  "ms_per_query": 1000 * float(np.median(times)),
                   "photos": len(idx), "type": idx.index_type, "import_s": t_import}))
 """
 
