@@ -10,10 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QCloseEvent, QImage
 from PySide6.QtWidgets import (
-    QInputDialog,
     QLabel,
     QMainWindow,
-    QPushButton,
 )
 
 from geomatch_app.app import curation, explain, recent
@@ -21,8 +19,9 @@ from geomatch_app.app.project import Project, load_index, open_project
 from geomatch_app.app.ranking import RankResult
 from geomatch_app.app.session import ManualPick, Session
 from geomatch_app.core.paths import user_data_dir
+from geomatch_app.gui import window_actions as actions
 from geomatch_app.gui.curation_panel import CurationPanel
-from geomatch_app.gui.images import make_thumbnails
+from geomatch_app.gui.images import thumbnails_job
 from geomatch_app.gui.inspect_panel import InspectPanel
 from geomatch_app.gui.jobs import JobsBar, JobSlot
 from geomatch_app.gui.layout import column, split
@@ -30,11 +29,12 @@ from geomatch_app.gui.map_panel import MapPanel
 from geomatch_app.gui.mapwidget import MapWidget
 from geomatch_app.gui.menus import build_menus, update_undo_labels
 from geomatch_app.gui.messages import MessagePanel
-from geomatch_app.gui.queue import QueueWidget
+from geomatch_app.gui.queue import QueuePanel
 from geomatch_app.gui.rank_queue import RankQueue
-from geomatch_app.gui.results_panel import ResultsPanel
+from geomatch_app.gui.results_panel import ResultsPanel, place_of
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
+from geomatch_app.training.calibration import verdict_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,10 @@ class MainWindow(QMainWindow):
     # -- layout ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.jobs = JobsBar()
-        self.queue = QueueWidget()
+        left = QueuePanel()
+        self.queue = left.queue
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
-        sort = QPushButton("Sort by uncertainty")
-        sort.clicked.connect(self.queue.sort_by_uncertainty)
-        left = column(QLabel("Queue — drop photos or folders"), (self.queue, 1), sort)
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
         self.inspect_panel.query_failed.connect(self._photo_error)
@@ -76,13 +74,16 @@ class MainWindow(QMainWindow):
         self.grid = self.results.grid
         self.grid.candidate_selected.connect(self.session.pick_candidate)
         centre = split(Qt.Orientation.Vertical, [self.inspect_panel, self.results], [520, 300])
-        self.map = MapWidget(online=self.settings.basemap == "osm")
+        self.map = MapWidget(basemap=self.settings.basemap, overlay=self.settings.overlay,
+                             overlay_opacity=self.settings.overlay_opacity)
         self.map.marker_clicked.connect(self.select_candidate)
-        self.map.map_clicked.connect(self.place_manual)
-        self.map_panel = MapPanel(self.map, self.jobs)
+        self.map.manual_placed.connect(self.session.place)  # click, drag, heading, precision
+        self.map.error.connect(lambda exc: self._error(exc))
+        self.map.overlay_changed.connect(self._on_overlay_changed)
+        self.map_panel = MapPanel(self.map)
         self.map_panel.message("The map appears when a photo is ranked.")
         self.curation = CurationPanel()
-        self.curation.heading_changed.connect(self.session.set_heading)
+        self.curation.heading_changed.connect(self.map.set_heading)
         right = split(Qt.Orientation.Vertical, [self.map, self.curation], [560, 240])
         self.messages = MessagePanel()
         self.setCentralWidget(column((split(Qt.Orientation.Horizontal, [left, centre, right],
@@ -177,7 +178,7 @@ class MainWindow(QMainWindow):
             return new
         for p in new:
             self._refresh_status(p)
-        self.jobs.start(_thumbs_job(new, self._on_thumbs))
+        self.jobs.start(thumbnails_job(new, self._on_thumbs))
         self.ranker.add(new)
         if self.queue.currentItem() is None:
             self.queue.select_path(new[0])
@@ -206,6 +207,9 @@ class MainWindow(QMainWindow):
     def _on_ranked(self, result: RankResult) -> None:
         est = result.estimate
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
+        self.queue.set_verdict(result.path, result.verdict,
+                               verdict_sort_key(result.verdict, result.p_best))
+        self.queue.set_place(result.path, place_of(result))
         if result.store_error:
             self._error(result.store_error)
         self._refresh_status(result.path)
@@ -225,7 +229,7 @@ class MainWindow(QMainWindow):
             else:
                 self.results.show_result(s.result)
                 paths = list(dict.fromkeys(c.path for c in s.result.candidates))
-                self.jobs.start(_thumbs_job(paths, self._on_thumbs))
+                self.jobs.start(thumbnails_job(paths, self._on_thumbs))
                 self.draw_map()
             self.inspect_panel.show_candidate(None)
         if what in ("photo", "result", "pick"):
@@ -246,16 +250,20 @@ class MainWindow(QMainWindow):
             return
         confirmed = curation.confirmed_location(self.store, s.path) if self.store else None
         sel = s.picked_candidate.rank if s.picked_candidate is not None else None
-        self.map_panel.show(s.result, confirmed, self.settings.basemap, sel)
+        self.map_panel.show(s.result, confirmed, sel)
 
     def select_candidate(self, rank: int) -> None:
         """Key 1–9 or a marker click: that candidate is picked everywhere."""
         self.session.pick_candidate(int(rank))
 
     def place_manual(self, lat: float, lon: float) -> None:
-        """A map click: the curator's own location for this photo (Enter confirms it)."""
+        """The curator's own location for this photo (Enter confirms it); a map click, a drag
+        of the point or of its direction handle do the same through the map."""
         heading = self.curation.heading.value()
-        self.session.place(lat, lon, heading if heading >= 0 else None)
+        self.map.set_manual(lat, lon, heading if heading >= 0 else None)
+
+    def _on_overlay_changed(self, path: str, opacity: int) -> None:
+        self.settings.overlay, self.settings.overlay_opacity = path, int(opacity)
 
     def _on_heatmap_method(self, method: str) -> None:
         self.settings.heatmap = method
@@ -273,21 +281,11 @@ class MainWindow(QMainWindow):
         try:
             curation.decide(self.store, s.path, status,
                             s.pick if status == "confirmed" else None, result=s.result,
-                            curator=self._curator())
+                            curator=actions.ask_curator(self))
         except Exception as exc:  # noqa: BLE001 - shown, never lost silently
             self._error(exc)
             return
         self._after_change(s.path)
-
-    def _curator(self) -> str:
-        """The curator's name, asked once and kept in the settings."""
-        if not self.settings.curator:
-            name, ok = QInputDialog.getText(self, "Who is curating?", "Your name (recorded "
-                                            "with every decision):")
-            if ok and name.strip():
-                self.settings.curator = name.strip()
-                self.settings.save()
-        return self.settings.curator
 
     def undo(self) -> None:
         self._undo_redo(curation.undo)
@@ -335,9 +333,3 @@ class MainWindow(QMainWindow):
         self.jobs.cancel_all()
         QThreadPool.globalInstance().waitForDone(3000)
         super().closeEvent(event)
-
-
-def _thumbs_job(paths: list[str], on_result) -> Worker:
-    w = Worker(make_thumbnails, paths, label="Thumbnails")
-    w.signals.result.connect(on_result)
-    return w

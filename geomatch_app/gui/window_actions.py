@@ -3,7 +3,7 @@ fine-tune dialogs. Functions of the window, so ``main_window`` stays layout and 
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from geomatch_app.app import recent
 from geomatch_app.gui.queue import expand_paths
@@ -49,9 +49,8 @@ def settings_dialog(win) -> None:
 
     if SettingsDialog(win.settings, win).exec():
         win.settings.save()
-        win.map.set_online(win.settings.basemap == "osm")
-        win.online_action.setChecked(win.settings.basemap == "osm")
-        win.draw_map()
+        win.map.set_basemap(win.settings.basemap)  # the page swaps layers, keeps its view
+        win.online_action.setChecked(win.map.online)
 
 
 def build_index_dialog(win) -> None:
@@ -72,8 +71,7 @@ def open_finetune(win) -> None:
 
 def toggle_online(win) -> None:
     win.settings.basemap = "osm" if win.online_action.isChecked() else "offline"
-    win.map.set_online(win.settings.basemap == "osm")
-    win.draw_map()
+    win.map.set_basemap(win.settings.basemap)
 
 
 def open_photos_dialog(win) -> None:
@@ -89,3 +87,14 @@ def open_folder_dialog(win) -> None:
     if folder:
         win.add_photos(expand_paths([folder]))
 
+
+
+def ask_curator(win) -> str:
+    """The curator's name, asked once and kept in the settings (recorded on every decision)."""
+    if not win.settings.curator:
+        name, ok = QInputDialog.getText(win, "Who is curating?",
+                                        "Your name (recorded with every decision):")
+        if ok and name.strip():
+            win.settings.curator = name.strip()
+            win.settings.save()
+    return win.settings.curator

@@ -44,8 +44,15 @@ def test_drop_files_and_folders_fills_queue(qtbot, window, tmp_path):
 
 
 def test_query_fills_grid_then_decide_undo_redo(qtbot, ranked_window, tmp_path):
+    from geomatch_app.gui.inspect import verdict_text
+
     win = ranked_window
     q = win.current
+    result = win.session.result
+    assert result.verdict in ("match", "uncertain", "no_match")  # the model is calibrated
+    assert win.results.banner.isVisible()
+    assert win.results.banner.text() == verdict_text(result.verdict, result.p_best)
+    assert win.queue.topLevelItem(0).text(3) == result.verdict.replace("_", " ")
     assert win.grid.count() == 8  # k from the settings
     ranks = [win.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(win.grid.count())]
     assert ranks == list(range(1, 9))
@@ -195,3 +202,15 @@ def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tm
     report = check_database(db)
     assert report.ok and report.counts["galleries"] == 1 and report.counts["indexes"] == 1
     assert report.counts["images"] == len(opened_demo_index)
+
+
+def test_place_names_in_grid_queue_and_result_line(qtbot, ranked_window, monkeypatch):
+    from geomatch_app.geo import geocode
+
+    monkeypatch.setattr(geocode, "is_loaded", lambda: True)
+    monkeypatch.setattr(geocode, "place_names", lambda pts: ["Lund, SE"] * len(pts))
+    win = ranked_window
+    win._on_ranked(win.session.result)  # the same ranking delivered again, names known now
+    assert win.grid.item(0).text().endswith("\nLund, SE")
+    assert win.queue.topLevelItem(0).text(0).endswith("\nLund, SE")
+    assert "(Lund, SE)" in win.results.label.text()
