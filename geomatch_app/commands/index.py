@@ -26,6 +26,12 @@ def add_parser(sub) -> None:
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
     p.add_argument("--workers", type=a.non_negative_int, default=None,
                    help="image decoding workers")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx", "ray"), default=None,
+                   help="descriptor engine: auto (ONNX Runtime on the CPU when installed, else "
+                   "torch), torch or onnx; default: $GEOMATCH_ENGINE or auto. Same descriptors, "
+                   "so an index may be built with one and queried with the other. ray: embed "
+                   "on a Ray cluster into shards (needs geomatch[scale]; re-embeds all but "
+                   "finished shards, see docs/scale.md)")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
     p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
                    help="search structure (default auto: flat below 10k photos, HNSW below "
@@ -35,9 +41,6 @@ def add_parser(sub) -> None:
     p.add_argument("--nprobe", type=int, default=None,
                    help="IVF-PQ: inverted lists visited per query (default: a quarter of them; "
                    "more is slower and closer to exact)")
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="ray: embed on a Ray cluster into shards (needs geomatch[scale]; "
-                   "re-embeds all but finished shards, see docs/scale.md)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default: start a local Ray instance)")
     p.add_argument("--num-gpus", type=int, default=0,
@@ -51,8 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from geomatch_app.app.indexing import build
     from geomatch_app.data.gallery import ImportReport
     from geomatch_app.index import IndexOptions
+    from geomatch_app.index.engines import set_default_engine
     from geomatch_app.store import Store
 
+    ray = args.engine == "ray"
+    set_default_engine(None if ray else args.engine)  # None: GEOMATCH_ENGINE or auto
     report = ImportReport()
     t0 = time.perf_counter()
     store = Store(args.db) if args.db else None
@@ -62,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
                     rebuild=args.rebuild, report=report, workers=args.workers, store=store,
                     options=IndexOptions(type=args.index_type, pca=args.pca,
                                          nprobe=args.nprobe),
-                    engine=args.engine, ray_options={"address": args.address,
-                                                     "num_gpus": args.num_gpus,
-                                                     "shards": args.shards})
+                    engine="ray" if ray else "local",
+                    ray_options={"address": args.address, "num_gpus": args.num_gpus,
+                                 "shards": args.shards})
     finally:
         if store is not None:
             store.close()
