@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +24,17 @@ from geomatch_app.index import (  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(pytestconfig):
     root = str(Path(__file__).resolve().parents[2])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}})
-    # the tiny test model is registered by conftest; actors get that function by value
-    ray.cloudpickle.register_pickle_by_value(sys.modules["conftest"])
-    yield sys.modules["conftest"]._register_tiny  # what each actor runs first
+    # the tiny test model is registered by tests/conftest.py; actors get that function by
+    # value (found among pytest's plugins: another conftest may hold the name in sys.modules)
+    top = str(Path(__file__).resolve().parents[1] / "conftest.py")
+    conftest = next(m for m in pytestconfig.pluginmanager.get_plugins()
+                    if getattr(m, "__file__", None) and str(Path(m.__file__).resolve()) == top)
+    ray.cloudpickle.register_pickle_by_value(conftest)
+    yield conftest._register_tiny  # what each actor runs first
     ray.shutdown()
 
 
