@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from geomatch_app.commands import args as a
 from geomatch_app.core.progress import terminal_progress
 
 
@@ -27,16 +28,18 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="OUT", help="write one row per query (failures to inspect)")
     p.add_argument("--report", metavar="OUT", help="write an HTML report (recall curve, error map)")
-    p.add_argument("--threshold", type=float, default=25.0,
+    p.add_argument("--threshold", type=a.positive_float, default=25.0,
                    help="metres within which a retrieved photo counts as a match (default 25)")
-    p.add_argument("--sigma-km", type=float, default=None,
+    p.add_argument("--sigma-km", type=a.positive_float, default=None,
                    help="kernel bandwidth of the location estimate in km (default 0.05)")
-    p.add_argument("-m", type=float, default=None, help="similarity exponent w = s^m (default 10)")
-    p.add_argument("-k", type=int, default=None,
+    p.add_argument("-m", type=a.non_negative_float, default=None,
+                   help="similarity exponent w = s^m (default 10)")
+    p.add_argument("-k", type=a.positive_int, default=None,
                    help="neighbours voting on the location (default 100)")
-    p.add_argument("--geocell-size", type=int, default=5,
+    p.add_argument("--geocell-size", type=a.positive_int, default=5,
                    help="max gallery photos per geocell for the geocell baseline (default 5)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--device", default="auto", type=a.device,
+                   help="cpu, cuda or auto (default)")
     p.set_defaults(func=run)
 
 
