@@ -19,6 +19,10 @@ def add_parser(sub) -> None:
     p.add_argument("--format", required=True, choices=["pairs", "manifest", "geojson"])
     p.add_argument("--curator", default=None, help="only this curator's confirmations")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.add_argument("--require-review", action="store_true",
+                   help="only confirmations a second curator accepted (and nobody disputes)")
+    p.add_argument("--no-negatives", dest="negatives", action="store_false",
+                   help="leave out labels.csv (rejected candidates, none of these, provenance)")
     p.set_defaults(func=run)
 
 
@@ -27,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from geomatch_app.core.progress import terminal_progress
 
     report = export_db(args.db, args.out, args.format, force=args.force, curator=args.curator,
-                       progress=terminal_progress("exporting"))
+                       progress=terminal_progress("exporting"),
+                       require_review=args.require_review, negatives=args.negatives)
     print(report.summary())
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}")

@@ -31,7 +31,10 @@ def write_map(result: RankResult, confirmed: tuple | None, basemap: str,
     from geomatch_app.geo.mapview import render_map
 
     conf = GeoTag(*confirmed) if confirmed is not None else None
-    return Path(render_map(map_path(result.path), result.candidates, result.estimate,
+    # once confirmed, the curator's location is the answer: the model's estimate circle and
+    # regions would only suggest an uncertainty the confirmed photo no longer has
+    estimate = None if conf is not None else result.estimate
+    return Path(render_map(map_path(result.path), result.candidates, estimate,
                            confirmed=conf, basemap=basemap, selected=selected))
 
 

@@ -1,4 +1,5 @@
-"""The queue of query photos: drop files or folders, thumbnails, status, sort by uncertainty."""
+"""The queue of query photos: drop files or folders, thumbnails, status, catalogue title and
+date, sort by uncertainty; rows outside the current view (``app.queue_view``) are hidden."""
 
 from __future__ import annotations
 
@@ -6,16 +7,24 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
+from geomatch_app.app.queue_view import QueueFilter, QueueRow
 from geomatch_app.data.files import expand_paths  # noqa: F401 - re-exported for the window
 
-STATUSES = ("pending", "confirmed", "rejected", "skipped", "unsure", "error")
+STATUSES = ("pending", "confirmed", "rejected", "none", "skipped", "unsure", "unreadable",
+            "error")
 STATUS_COLORS = {
-    "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000",
-    "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000",
+    "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000", "none": "#0a5ea8",
+    "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000", "unreadable": "#a40000",
 }
-COL_NAME, COL_STATUS, COL_UNCERTAINTY = 0, 1, 2
+COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_TITLE, COL_DATE = 0, 1, 2, 3, 4
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -39,19 +48,27 @@ class QueueWidget(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(3)
-        self.setHeaderLabels(["Photo", "Status", "± m"])
+        self.setColumnCount(5)
+        self.setHeaderLabels(["Photo", "Status", "± m", "Title", "Date"])
         self.setIconSize(QSize(56, 56))
         self.setRootIsDecorated(False)
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several rows for batch skip / unsure; the current row is the photo on screen
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSortingEnabled(True)
         self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # insertion order until asked
-        self.setColumnWidth(COL_NAME, 170)
-        self.setColumnWidth(COL_STATUS, 80)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+        for col in (COL_STATUS, COL_UNCERTAINTY, COL_DATE):  # never clipped
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
+        self.setColumnWidth(COL_NAME, 150)
         self.setToolTip("Drop photos or folders here (or File → Open)")
         self._items: dict[str, _Item] = {}
+        self._rows: dict[str, QueueRow] = {}
+        self._view = QueueFilter()
         self.currentItemChanged.connect(self._on_current)
 
     # --- content --------------------------------------------------------------------------
@@ -61,7 +78,7 @@ class QueueWidget(QTreeWidget):
         for p in paths:
             if p in self._items:
                 continue
-            item = _Item([Path(p).name, "pending", ""])
+            item = _Item([Path(p).name, "pending", "", "", ""])
             item.setData(0, PATH_ROLE, p)
             item.setToolTip(0, p)
             self.addTopLevelItem(item)
@@ -86,12 +103,64 @@ class QueueWidget(QTreeWidget):
         item = self._items.get(path)
         return item.text(COL_STATUS) if item else None
 
+    def toolTipOf(self, path: str) -> str:  # noqa: N802 - Qt naming
+        item = self._items.get(path)
+        return item.toolTip(COL_STATUS) if item else ""
+
     def set_status(self, path: str, status: str, tooltip: str = "") -> None:
         item = self._items.get(path)
         if item is not None:
             item.setText(COL_STATUS, status)
             item.setToolTip(COL_STATUS, tooltip or status)
             self._paint_status(item, status)
+
+    def set_row(self, row: QueueRow) -> None:
+        """Show what the store knows about a queued photo (status, catalogue title, date)."""
+        item = self._items.get(row.path)
+        if item is None:
+            return
+        self._rows[row.path] = row
+        if self.status(row.path) != "error" or row.status == "unreadable":
+            self.set_status(row.path, row.status, row.unreadable or row.status)
+        item.setText(COL_TITLE, row.title or row.place_text)
+        item.setToolTip(COL_TITLE, "\n".join(t for t in (row.title, row.archive_id,
+                                                          row.place_text) if t))
+        item.setText(COL_DATE, row.date_text)
+        item.setHidden(not self._view.matches(self.row(row.path)))
+
+    def row(self, path: str) -> QueueRow:
+        """The photo's row as the view sees it (with the status and uncertainty shown now)."""
+        from dataclasses import replace
+
+        base = self._rows.get(path) or QueueRow(path)
+        item = self._items[path]
+        status = item.text(COL_STATUS)
+        return replace(base, status="unreadable" if status == "error" else status,
+                       radius_m=item.data(0, SORT_ROLE))
+
+    def rows(self) -> list[QueueRow]:
+        return [self.row(p) for p in self.paths()]
+
+    def apply_view(self, view: QueueFilter) -> int:
+        """Hide the photos outside ``view``; returns how many are shown."""
+        self._view = view
+        shown = 0
+        for p, item in self._items.items():
+            visible = view.matches(self.row(p))
+            item.setHidden(not visible)
+            shown += visible
+        cur = self.currentItem()
+        if cur is not None and cur.isHidden():
+            nxt = next((self._items[p] for p in self.paths() if not self._items[p].isHidden()),
+                       None)
+            if nxt is not None:
+                self.setCurrentItem(nxt)
+        return shown
+
+    def selected_paths(self) -> list[str]:
+        """The selected photos (visible ones only), in queue order."""
+        chosen = {id(i) for i in self.selectedItems() if not i.isHidden()}
+        return [p for p in self.paths() if id(self._items[p]) in chosen]
 
     def set_uncertainty(self, path: str, radius_m: float | None) -> None:
         item = self._items.get(path)
@@ -110,13 +179,14 @@ class QueueWidget(QTreeWidget):
         self.sortByColumn(COL_UNCERTAINTY, Qt.SortOrder.DescendingOrder)
 
     def step(self, delta: int) -> None:
-        """Select the previous (-1) or next (+1) photo."""
-        n = self.topLevelItemCount()
-        if n == 0:
+        """Select the previous (-1) or next (+1) photo in the view."""
+        visible = [self.topLevelItem(i) for i in range(self.topLevelItemCount())
+                   if not self.topLevelItem(i).isHidden()]
+        if not visible:
             return
         item = self.currentItem()
-        row = self.indexOfTopLevelItem(item) if item is not None else -1
-        self.setCurrentItem(self.topLevelItem(max(0, min(n - 1, row + delta))))
+        row = visible.index(item) if item in visible else -1
+        self.setCurrentItem(visible[max(0, min(len(visible) - 1, row + delta))])
 
     def _paint_status(self, item: QTreeWidgetItem, status: str) -> None:
         item.setForeground(COL_STATUS, QColor(STATUS_COLORS.get(status, "#000000")))

@@ -79,9 +79,10 @@ def safe_join(root: Path, *parts: str) -> Path:
 
 def export(
     store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
-    curator: str | None = None, progress: Progress | None = None,
+    curator: str | None = None, progress: Progress | None = None, require_review: bool = False,
 ) -> ExportReport:
-    """Write the current confirmations of ``store`` to ``out_dir`` in ``fmt``.
+    """Write the current confirmations of ``store`` to ``out_dir`` in ``fmt`` (only those a
+    second curator accepted, with ``require_review``).
 
     Three phases: plan every output file (nothing is written), check every target (inside the
     folder, not a link), then write them all through :class:`~geomatch_app.store.atomic.
@@ -100,7 +101,7 @@ def export(
     except OSError as exc:
         raise ExportError(f"cannot be created ({exc.strerror or exc})", out,
                           "choose a folder you can write to") from None
-    items = store.confirmed(curator=curator)
+    items = store.confirmed(curator=curator, reviewed=require_review)
     report = ExportReport(out, fmt)
     planner = {"pairs": _pairs, "manifest": _manifest, "geojson": _geojson}[fmt]
     plan = atomic.FolderWrite(out)
