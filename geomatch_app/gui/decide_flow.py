@@ -20,8 +20,7 @@ def decide(win, status: str) -> None:
     if s.path is None or win.store is None:
         return
     if win.queue.status(s.path) in UNREADABLE:
-        why = win.queue.row(s.path).unreadable or "it cannot be decoded"
-        win._error(f"{s.path}: this file cannot be read ({why}), so it cannot be decided")
+        win._error(f"{s.path}: cannot be decided, the file cannot be read (see above)")
         return
     pick = s.pick if status in ("confirmed", "rejected") else None
     if status == "rejected" and not isinstance(pick, CandidatePick):
@@ -88,6 +87,8 @@ def mark_unreadable(win, path: str, error) -> None:
     """A photo that cannot be decoded: kept in the queue, marked (in the store too), never
     decidable; the views say why instead of "ranking…" or the previous photo's map."""
     text = str(error)
+    if text.startswith(f"{path}: "):  # the path is shown beside it already
+        text = text[len(path) + 2:]
     win.queue.set_status(path, "unreadable", text)
     if win.store is not None:
         try:
@@ -97,6 +98,7 @@ def mark_unreadable(win, path: str, error) -> None:
     refresh(win, [path])
     if path == win.current:
         show_unreadable(win, path)
+        win._refresh_history()
 
 
 def show_unreadable(win, path: str) -> None:

@@ -54,7 +54,8 @@ class RecordPanel(QWidget):
         self.coords.setEnabled(q is not None)
         self.save_button.setEnabled(q is not None)
         why = q.unreadable if q is not None else ""
-        self.problem.setText(f"Cannot be read, so it cannot be decided: {why}" if why else "")
+        self.problem.setText(
+            f"This file cannot be read, so it cannot be decided: {why}" if why else "")
 
     def values(self) -> dict:
         out: dict = {name: edit.text().strip() for name, edit in self.edits.items()}
