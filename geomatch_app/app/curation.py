@@ -61,6 +61,8 @@ def decide(store: Store, path: str, status: str, pick: Pick | None = None, *,
     kw: dict = {"curator": curator, "note": note}
     if model:
         kw["model"] = model  # whose suggestion it was, when the caller knows better
+    elif pick is None and result is not None and result.model:
+        kw["model"] = result.model  # "none of these" / skip: the ranking that was shown
     if isinstance(pick, CandidatePick):
         kw["candidate_path"] = pick.path
         if result is not None and result.run_id is not None and pick.rank is not None:

@@ -69,7 +69,7 @@ class ExportDialog(QDialog):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.export_button = QPushButton("Export")
+        self.export_button = QPushButton("&Export")
         self.export_button.clicked.connect(self.start)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
@@ -141,6 +141,7 @@ class ExportDialog(QDialog):
             text += (f"\nRead it back: geomatch eval --queries "
                      f"{Path(report.out_dir) / 'manifest.csv'} --index {index}")
         self.status.setText(text)
+        self.adjustSize()
 
     def _on_error(self, exc: BaseException) -> None:
         self.export_button.setEnabled(True)

@@ -64,7 +64,8 @@ class QueueWidget(QTreeWidget):
         for col in (COL_STATUS, COL_UNCERTAINTY, COL_DATE):  # never clipped
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
-        self.setColumnWidth(COL_NAME, 150)
+        self.setColumnWidth(COL_NAME, 140)
+        self.setMinimumWidth(340)
         self.setToolTip("Drop photos or folders here (or File → Open)")
         self._items: dict[str, _Item] = {}
         self._rows: dict[str, QueueRow] = {}
