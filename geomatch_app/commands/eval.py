@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
                    help="max gallery photos per geocell for the geocell baseline (default 5)")
     p.add_argument("--device", default="auto", type=a.device,
                    help="cpu, cuda or auto (default)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="calibration without geometric verification of the top 5 (faster)")
     p.set_defaults(func=run)
 
 
@@ -67,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     results = []
+    verifier = None
+    if not args.no_verify:
+        from geomatch_app.models.verify import Verifier
+
+        verifier = Verifier()  # inliers depend on the photos only: shared by every index
     for index_dir in args.index:
         model, qs, rankings, votes, centroid = _rank(
             index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device)
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             m=m, k=k, geocell_votes=votes, geocell_centroid=centroid,
             n_skipped=n_unlabelled + len(report.skipped) + len(queries) - len(qs),
             progress=terminal_progress(f"scoring {label}")))
+        results[-1].calibration = _calibration(index_dir, qs, rankings, args, verifier)
 
     summaries = [r.summary() for r in results]
     first = summaries[0]
@@ -84,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
           f"≤ {args.threshold:g} m (coordinates), {gt['by_place_id']} by place_id; "
           f"location estimate: KDE σ = {sigma:g} km, m = {m:g}, k = {k}")
     print(comparison_table(results))
+    for r in results:
+        print(_calibration_line(r))
     if first["n_located"] == 0:
         print("no query has coordinates: km accuracy is not available")
 
@@ -101,6 +111,60 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         print(f"report: {write_report(args.report, results, title=str(args.queries))}")
     return 0
+
+
+def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict | None:
+    """calibration_summary of one index (None when its model has no calibration): every
+    query judged on its ranking and on the gallery without its true place (open set)."""
+    from geomatch_app.index import Index
+    from geomatch_app.training.calibration import (
+        index_gallery_stats,
+        judge,
+        load_calibration,
+        rerank_by_p,
+        without_place,
+    )
+    from geomatch_app.training.evaluation import calibration_summary
+
+    idx = Index.open(index_dir, device=args.device)
+    cal = load_calibration(idx.fingerprint)
+    if cal is None or not rankings:
+        return None
+    stats = index_gallery_stats(idx)  # computed once, cached in the index folder
+    verify = verifier is not None and cal.verified is not None
+    bar = terminal_progress(f"calibration ({idx.model_name})")
+    judged, removed, reranked = [], [], []
+    for i, (q, cands) in enumerate(zip(queries, rankings, strict=True)):
+        bar.step(i, len(queries), "judging")
+        kw = {"calibration": cal, "verify": verify, "rerank": False, "verifier": verifier,
+              "stats": stats}
+        j = judge(idx, q.path, cands, **kw)
+        judged.append(j)
+        reranked.append(rerank_by_p(j.candidates, int(cal.rerank.get("k", 5))))
+        rest = without_place(q, cands, args.threshold)
+        removed.append(judge(idx, q.path, rest, **kw) if rest else None)
+    bar.step(len(queries), len(queries), "judged")
+    return calibration_summary(queries, judged, removed, cal.match_threshold,
+                               cal.no_match_threshold, reranked if verify else None,
+                               args.threshold)
+
+
+def _calibration_line(res) -> str:
+    c = res.calibration
+    if c is None:
+        return f"{res.label}: no calibration for model {res.model} (raw scores only)"
+
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    o = c["open_set"]
+    line = (f"{res.label}: calibration top-1 AUROC {f(c['auroc'])}, ECE {f(c['ece'])} "
+            f"(n={c['n']}); open set: {f(o['removed_flagged_no_match'])} of removed-place "
+            f"queries flagged no_match, {f(o['correct_kept_match'])} of correct top-1 kept "
+            "as match")
+    if "recall_1_reranked" in c:
+        line += f"; R@1 re-ranked by verification {f(c['recall_1_reranked'])}"
+    return line
 
 
 def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: str):

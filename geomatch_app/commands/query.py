@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", type=a.device)
     p.add_argument("--sigma-km", type=a.positive_float, default=None,
                    help="KDE bandwidth in km for the location estimate (default 0.05)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip geometric verification of the top 5 (p_match from descriptors "
+                   "only; faster)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     project = open_project(args.db, args.index, device=args.device, remember=False)
     try:
-        result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km)
+        result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km,
+                      verify=False if args.no_verify else None)
     finally:
         project.close()
     print(json.dumps(result.to_json(), indent=1) if args.json else format_result(result))

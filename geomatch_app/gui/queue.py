@@ -24,9 +24,11 @@ STATUS_COLORS = {
     "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000", "none": "#0a5ea8",
     "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000", "unreadable": "#a40000",
 }
-COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_TITLE, COL_DATE = 0, 1, 2, 3, 4
+COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_TITLE, COL_DATE = 0, 1, 2, 3, 4, 5
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+VERDICT_ROLE = Qt.ItemDataRole.UserRole + 2  # (order, -p_best): training.calibration's key
+VERDICT_TEXT = {"match": "match", "uncertain": "uncertain", "no_match": "no match"}
 
 
 class _Item(QTreeWidgetItem):
@@ -39,6 +41,9 @@ class _Item(QTreeWidgetItem):
             a = float("inf") if a is None else a
             b = float("inf") if b is None else b
             return a < b
+        if col == COL_VERDICT:
+            return (self.data(0, VERDICT_ROLE) or (9, 0.0)) < (other.data(0, VERDICT_ROLE)
+                                                             or (9, 0.0))
         return self.text(col).lower() < other.text(col).lower()
 
 
@@ -48,8 +53,8 @@ class QueueWidget(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(5)
-        self.setHeaderLabels(["Photo", "Status", "± m", "Title", "Date"])
+        self.setColumnCount(6)
+        self.setHeaderLabels(["Photo", "Status", "± m", "Verdict", "Title", "Date"])
         self.setIconSize(QSize(56, 56))
         self.setRootIsDecorated(False)
         self.setAcceptDrops(True)
@@ -61,7 +66,7 @@ class QueueWidget(QTreeWidget):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
-        for col in (COL_STATUS, COL_UNCERTAINTY, COL_DATE):  # never clipped
+        for col in (COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_DATE):  # never clipped
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
         self.setColumnWidth(COL_NAME, 140)
@@ -79,7 +84,7 @@ class QueueWidget(QTreeWidget):
         for p in paths:
             if p in self._items:
                 continue
-            item = _Item([Path(p).name, "pending", "", "", ""])
+            item = _Item([Path(p).name, "pending", "", "", "", ""])
             item.setData(0, PATH_ROLE, p)
             item.setToolTip(0, p)
             self.addTopLevelItem(item)
@@ -137,7 +142,8 @@ class QueueWidget(QTreeWidget):
         item = self._items[path]
         status = item.text(COL_STATUS)
         return replace(base, status="unreadable" if status == "error" else status,
-                       radius_m=item.data(0, SORT_ROLE))
+                       radius_m=item.data(0, SORT_ROLE),
+                       verdict=item.text(COL_VERDICT) or base.verdict)
 
     def rows(self) -> list[QueueRow]:
         return [self.row(p) for p in self.paths()]
@@ -174,6 +180,17 @@ class QueueWidget(QTreeWidget):
         item = self._items.get(path)
         if item is not None and not image.isNull():
             item.setIcon(COL_NAME, QIcon(QPixmap.fromImage(image)))
+
+    def set_verdict(self, path: str, verdict: str | None, sort_key: tuple) -> None:
+        """The calibrated verdict of the photo's ranking (``sort_key`` orders the column:
+        confident matches first, then uncertain, then no match, then uncalibrated)."""
+        item = self._items.get(path)
+        if item is not None:
+            item.setData(0, VERDICT_ROLE, tuple(sort_key))
+            item.setText(COL_VERDICT, VERDICT_TEXT.get(verdict or "", ""))
+
+    def sort_by_verdict(self) -> None:
+        self.sortByColumn(COL_VERDICT, Qt.SortOrder.AscendingOrder)
 
     def sort_by_uncertainty(self) -> None:
         """Most uncertain first: the photos that need the curator's eye."""

@@ -726,6 +726,9 @@ class Store:
         with self._write("decide", actor=curator, query_id=query_id) as tx:
             db = tx.db
             q = self._query_row(db, query_id)
+            if q["unreadable"]:
+                raise ValueError(f"cannot be decided: the file cannot be read "
+                                 f"({q['unreadable']}); replace the file and add it again")
             rank = image_id = model_id = None
             model_name = ""
             if precision_m is not None and not precision_m >= 0:

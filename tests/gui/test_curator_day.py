@@ -31,15 +31,16 @@ def _catalogue(tmp_path, demo_queries) -> Path:
 
 def test_catalogue_import_fills_queue_fields_and_filters(qtbot, window, tmp_path, demo_queries):
     from geomatch_app.gui.catalogue_dialog import start_import
+    from geomatch_app.gui.queue import COL_DATE, COL_TITLE
 
     w = start_import(window, str(_catalogue(tmp_path, demo_queries)))
     with qtbot.waitSignal(w.signals.finished, timeout=20_000):
         pass
     qtbot.waitUntil(lambda: len(window.queue.paths()) == 3, timeout=10_000)
     q = window.queue
-    assert [q._items[p].text(3) for p in demo_queries[:3]] == [
+    assert [q._items[p].text(COL_TITLE) for p in demo_queries[:3]] == [
         "Street view 0", "Street view 1", "Street view 2"]
-    assert q._items[demo_queries[1]].text(4) == "1921"
+    assert q._items[demo_queries[1]].text(COL_DATE) == "1921"
     panel = window.queue_panel
     assert panel.counts.text() == "0 done · 3 to do"
     # the record of the current photo is shown and editable

@@ -65,3 +65,21 @@ def test_rows_from_the_store(tmp_path):
             ("confirmed", "Ann"), ("pending", ""), ("unreadable", "")]
         assert (rows[0].title, rows[0].date_from, rows[0].radius_m) == ("A", "1923-01-01", 30.0)
         assert rows[2].unreadable == "not an image"
+
+
+def test_an_unreadable_photo_cannot_be_decided(tmp_path):
+    import pytest
+
+    from geomatch_app.app import curation
+    from geomatch_app.core.errors import GeomatchError
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    with Store(tmp_path / "c.sqlite") as store:
+        curation.mark_unreadable(store, str(bad), "not an image")
+        with pytest.raises(GeomatchError, match="cannot be decided"):
+            curation.decide(store, str(bad), "none", curator="Ann")
+        assert store.decisions(store.find_query(bad).id) == []
+        store.mark_unreadable(store.find_query(bad).id, "")  # the file was replaced
+        curation.decide(store, str(bad), "none", curator="Ann")
+        assert store.find_query(bad).status == "none"
