@@ -33,10 +33,8 @@ def test_catalogue_import_fills_queue_fields_and_filters(qtbot, window, tmp_path
     from geomatch_app.gui.catalogue_dialog import start_import
     from geomatch_app.gui.queue import COL_DATE, COL_TITLE
 
-    w = start_import(window, str(_catalogue(tmp_path, demo_queries)))
-    with qtbot.waitSignal(w.signals.finished, timeout=20_000):
-        pass
-    qtbot.waitUntil(lambda: len(window.queue.paths()) == 3, timeout=10_000)
+    assert start_import(window, str(_catalogue(tmp_path, demo_queries))) is not None
+    qtbot.waitUntil(lambda: len(window.queue.paths()) == 3, timeout=20_000)
     q = window.queue
     assert [q._items[p].text(COL_TITLE) for p in demo_queries[:3]] == [
         "Street view 0", "Street view 1", "Street view 2"]
@@ -111,10 +109,8 @@ def test_reject_candidate_none_of_these_auto_advance_and_export(qtbot, ranked_wi
     dlg.out.setText(str(tmp_path / "set"))
     assert "1 confirmations" in dlg.preview.text()
     assert "1 rejected candidates, 1 none of these" in dlg.preview.text()
-    w = dlg.start()
-    with qtbot.waitSignal(w.signals.finished, timeout=30_000):
-        pass
-    qtbot.waitUntil(lambda: dlg.report is not None, timeout=5_000)
+    assert dlg.start() is not None
+    qtbot.waitUntil(lambda: dlg.report is not None, timeout=30_000)
     assert "geomatch eval --queries" in dlg.status.text()
     with (tmp_path / "set" / "labels.csv").open(encoding="utf-8") as fh:
         labels = list(csv.DictReader(fh))
@@ -226,10 +222,8 @@ def test_build_index_warns_when_photos_have_no_location(qtbot, window, tmp_path,
     dlg.show()
     assert not dlg.add_to_open.isEnabled()  # no index is open
     dlg.source.setText(str(folder))
-    w = dlg.start()
-    with qtbot.waitSignal(w.signals.finished, timeout=20_000):
-        pass
-    qtbot.waitUntil(lambda: dlg.warning.isVisible(), timeout=5_000)
+    assert dlg.start() is not None
+    qtbot.waitUntil(lambda: dlg.warning.isVisible(), timeout=20_000)
     assert "none of the 3 photos have a location" in dlg.warning.text()
     assert dlg.csv_button.isVisible() and dlg.anyway_button.isVisible()
     assert not Path(dlg.out.text()).exists()  # nothing was built
