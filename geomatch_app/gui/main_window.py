@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
         right = split(Qt.Orientation.Vertical, [self.map, self.side_tabs], [520, 280])
         self.messages = MessagePanel()
         self.setCentralWidget(column((split(Qt.Orientation.Horizontal, [left, centre, right],
-                                              [400, 580, 520]), 1), self.messages))
+                                              [480, 500, 520]), 1), self.messages))
         self.project_label = QLabel("no project")
         self.statusBar().addWidget(self.project_label, 1)
         self.statusBar().messageChanged.connect(lambda m: self.project_label.setVisible(not m))

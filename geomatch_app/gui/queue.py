@@ -68,8 +68,9 @@ class QueueWidget(QTreeWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         for col in (COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_DATE):  # never clipped
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
-        self.setColumnWidth(COL_NAME, 140)
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Interactive)
+        self.setColumnWidth(COL_TITLE, 150)  # the archive's title; the view scrolls sideways
+        self.setColumnWidth(COL_NAME, 110)
         self.setMinimumWidth(340)
         self.setToolTip("Drop photos or folders here (or File → Open)")
         self._items: dict[str, _Item] = {}
