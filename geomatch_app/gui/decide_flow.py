@@ -7,8 +7,6 @@ Reject (X) rejects the *picked candidate* only: a hard negative, the photo stays
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QInputDialog
-
 from geomatch_app.app import curation, queue_view
 from geomatch_app.app.session import CandidatePick
 
@@ -109,11 +107,7 @@ def show_unreadable(win, path: str) -> None:
 
 
 def curator(win) -> str:
-    """The curator's name, asked once and kept in the settings."""
-    if not win.settings.curator:
-        name, ok = QInputDialog.getText(win, "Who is curating?", "Your name (recorded "
-                                        "with every decision):")
-        if ok and name.strip():
-            win.settings.curator = name.strip()
-            win.settings.save()
-    return win.settings.curator
+    """The curator's name (asked once, kept in the settings)."""
+    from geomatch_app.gui.window_actions import ask_curator
+
+    return ask_curator(win)

@@ -19,7 +19,7 @@ from geomatch_app.core.paths import user_data_dir
 from geomatch_app.gui import decide_flow
 from geomatch_app.gui import window_actions as actions
 from geomatch_app.gui.curation_panel import CurationPanel
-from geomatch_app.gui.images import make_thumbnails
+from geomatch_app.gui.images import thumbnails_job
 from geomatch_app.gui.inspect_panel import InspectPanel
 from geomatch_app.gui.jobs import JobsBar, JobSlot
 from geomatch_app.gui.layout import column, split
@@ -27,10 +27,10 @@ from geomatch_app.gui.map_panel import MapPanel
 from geomatch_app.gui.mapwidget import MapWidget
 from geomatch_app.gui.menus import build_menus, update_undo_labels
 from geomatch_app.gui.messages import MessagePanel
-from geomatch_app.gui.queue_panel import QueuePanel
+from geomatch_app.gui.queue import QueuePanel
 from geomatch_app.gui.rank_queue import RankQueue
 from geomatch_app.gui.record_panel import RecordPanel
-from geomatch_app.gui.results_panel import ResultsPanel
+from geomatch_app.gui.results_panel import ResultsPanel, place_of
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
 from geomatch_app.training.calibration import verdict_sort_key
@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         if not new:
             return new
         decide_flow.refresh(self, new)
-        self.jobs.start(_thumbs_job(new, self._on_thumbs))
+        self.jobs.start(thumbnails_job(new, self._on_thumbs))
         self.ranker.add([p for p in new if self.queue.status(p) not in decide_flow.UNREADABLE])
         if self.queue.currentItem() is None:
             self.queue.select_path(new[0])
@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
         self.queue.set_verdict(result.path, result.verdict,
                                verdict_sort_key(result.verdict, result.p_best))
+        self.queue.set_place(result.path, place_of(result))
         if result.store_error:
             self._error(result.store_error)
         self._refresh_status(result.path)
@@ -234,7 +235,7 @@ class MainWindow(QMainWindow):
             else:
                 self.results.show_result(s.result)
                 paths = list(dict.fromkeys(c.path for c in s.result.candidates))
-                self.jobs.start(_thumbs_job(paths, self._on_thumbs))
+                self.jobs.start(thumbnails_job(paths, self._on_thumbs))
                 self.draw_map()
             self.inspect_panel.show_candidate(None)
         if what in ("photo", "result", "pick"):
@@ -329,9 +330,3 @@ class MainWindow(QMainWindow):
         self.jobs.cancel_all()
         QThreadPool.globalInstance().waitForDone(3000)
         super().closeEvent(event)
-
-
-def _thumbs_job(paths: list[str], on_result) -> Worker:
-    w = Worker(make_thumbnails, paths, label="Thumbnails")
-    w.signals.result.connect(on_result)
-    return w
