@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -27,10 +28,11 @@ from geomatch_app.store.export import export as _export
 from geomatch_app.store.records import DecisionRecord, QueryRecord
 
 __all__ = ["FORMATS", "LABEL_COLUMNS", "ExportPreview", "ExportReport", "export", "export_db",
-           "preview"]
+           "offline_place_name", "preview"]
 
 LABEL_COLUMNS = [
-    "label", "query", "file", "candidate", "lat", "lon", "heading", "precision_m", "placed",
+    "label", "query", "file", "candidate", "lat", "lon", "place_name", "heading", "precision_m",
+    "placed",
     "curator", "reviewer", "review", "review_note", "model", "rank", "p_match", "decided_at",
     "note", "title", "archive_id", "date_text", "date_from", "date_to", "place_text",
 ]
@@ -73,17 +75,29 @@ def preview(store: Store, *, curator: str | None = None,
         none_of_these=sum(d.status == "none" for _, d in negs))
 
 
+def offline_place_name() -> Callable[[float | None, float | None], str]:
+    """``place_name(lat, lon)`` from the offline GeoNames gazetteer ("Lund, SE"); its table is
+    read on the first call (a second or so; built once per installation)."""
+    from geomatch_app.geo.geocode import place_name
+
+    return place_name
+
+
 def export(store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
            curator: str | None = None, progress: Progress | None = None,
-           require_review: bool = False, negatives: bool = True) -> ExportReport:
+           require_review: bool = False, negatives: bool = True,
+           place_name: Callable[[float | None, float | None], str] | None = None
+           ) -> ExportReport:
     """Write the current confirmations of ``store`` to ``out_dir`` as ``fmt``, and
-    ``labels.csv`` with the negatives (unless ``negatives=False``)."""
+    ``labels.csv`` with the negatives (unless ``negatives=False``); ``place_name`` (e.g.
+    :func:`offline_place_name`) names the places in every file that has coordinates."""
     report = _export(store, out_dir, fmt, force=force, curator=curator, progress=progress,
-                     require_review=require_review)
+                     require_review=require_review, place_name=place_name)
     if negatives:
         positives = store.confirmed(curator=curator, reviewed=require_review)
         negs = store.negatives(curator=curator)
-        report.files += _write_labels(store, Path(report.out_dir), positives, negs, progress)
+        report.files += _write_labels(store, Path(report.out_dir), positives, negs, progress,
+                                      place_name)
     return report
 
 
@@ -96,7 +110,7 @@ def export_db(db_path: str | Path, out_dir: str | Path, fmt: str, **kw) -> Expor
 def _write_labels(store: Store, out: Path,
                   positives: list[tuple[QueryRecord, DecisionRecord]],
                   negatives: list[tuple[QueryRecord, DecisionRecord]],
-                  progress: Progress | None) -> list[Path]:
+                  progress: Progress | None, place_name=None) -> list[Path]:
     plan = FolderWrite(out)
     rows = []
     for q, d in positives + negatives:
@@ -104,7 +118,10 @@ def _write_labels(store: Store, out: Path,
         if d.status == "none" and Path(q.path).is_file():
             file = f"none/{len(rows) + 1:05d}_{safe_name(PurePath(q.path).name, 60)}"
             plan.copy(file, q.path)
-        rows.append(_label_row(store, q, d, file))
+        row = _label_row(store, q, d, file)
+        if place_name is not None and d.lat is not None:
+            row["place_name"] = place_name(d.lat, d.lon)
+        rows.append(row)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=LABEL_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -63,6 +63,8 @@ class ExportDialog(QDialog):
         self.negatives = QCheckBox("Include negatives and provenance (labels.csv: rejected "
                                    "candidates, none of these)")
         self.negatives.setChecked(True)
+        self.place_names = QCheckBox("Name the places (offline GeoNames: \"Lund, SE\")")
+        self.place_names.setChecked(True)
         self.force = QCheckBox("Overwrite files in a folder that is not empty")
         self.preview = QLabel("")
         self.preview.setWordWrap(True)
@@ -79,6 +81,7 @@ class ExportDialog(QDialog):
         form.addRow("Curator", self.curator)
         form.addRow("", self.require_review)
         form.addRow("", self.negatives)
+        form.addRow("", self.place_names)
         form.addRow("", self.force)
         form.addRow("Will write", self.preview)
         form.addRow(self.status)
@@ -124,7 +127,10 @@ class ExportDialog(QDialog):
         w = Worker(app_export.export, self.store, out, self.format.currentText(),
                    force=self.force.isChecked(), curator=self._curator(),
                    require_review=self.require_review.isChecked(),
-                   negatives=self.negatives.isChecked(), label="Exporting")
+                   negatives=self.negatives.isChecked(),
+                   place_name=(app_export.offline_place_name()
+                               if self.place_names.isChecked() else None),
+                   label="Exporting")
         w.signals.result.connect(self._on_done)
         w.signals.error.connect(self._on_error)
         self.worker = w

@@ -107,6 +107,7 @@ def test_reject_candidate_none_of_these_auto_advance_and_export(qtbot, ranked_wi
 
     dlg = ExportDialog(win)
     dlg.out.setText(str(tmp_path / "set"))
+    dlg.place_names.setChecked(False)  # the GeoNames table is tested in tests/unit/geo
     assert "1 confirmations" in dlg.preview.text()
     assert "1 rejected candidates, 1 none of these" in dlg.preview.text()
     assert dlg.start() is not None

@@ -54,7 +54,8 @@ def test_negatives_review_and_eval_round_trip(tmp_path, berlin_index, berlin_que
         assert (p.rejected_candidates, p.none_of_these) == (1, 1)
 
         out = tmp_path / "set"
-        report = export(store, out, "manifest", require_review=True)
+        report = export(store, out, "manifest", require_review=True,
+                        place_name=lambda lat, lon: f"near {lat:.1f}, {lon:.1f}")
         assert report.written == 2
         labels = _labels(out)
         assert [row["label"] for row in labels] == ["match", "match", "not this candidate",
@@ -64,6 +65,9 @@ def test_negatives_review_and_eval_round_trip(tmp_path, berlin_index, berlin_que
         assert (neg["curator"], neg["note"], neg["model"]) == (
             "Ann", "other side of the square", berlin_index.model_name)
         assert labels[0]["reviewer"] == "Bob" and labels[0]["review"] == "accept"
+        lat, lon = float(labels[0]["lat"]), float(labels[0]["lon"])
+        assert labels[0]["place_name"] == f"near {lat:.1f}, {lon:.1f}"
+        assert labels[3]["place_name"] == ""  # none of these has no place
         assert labels[3]["file"].startswith("none/") and (out / labels[3]["file"]).is_file()
         assert labels[3]["note"] == "not Berlin"
     finally:
@@ -86,16 +90,38 @@ def test_cli_export_options(tmp_path, capsys):
     db = tmp_path / "c.sqlite"
     with Store(db) as store:
         q = store.add_query(tmp_path / "q.jpg")
-        did = store.decide(q, "confirmed", lat=55.7, lon=13.2, curator="Ann")
+        did = store.decide(q, "confirmed", lat=55.7, lon=13.2, curator="Ann", precision_m=12.0,
+                           placed="camera")
         q2 = store.add_query(tmp_path / "r.jpg")
         store.decide(q2, "none", curator="Ann")
     assert main(["export", "--db", str(db), "--out", str(tmp_path / "a"), "--format",
-                 "geojson", "--require-review"]) == 0
+                 "geojson", "--require-review", "--no-place-names"]) == 0
     assert "exported 0 confirmations" in capsys.readouterr().out
     assert [r["label"] for r in _labels(tmp_path / "a")] == ["none of these"]
     with Store(db) as store:
         store.review(did, "accept", reviewer="Bob")
     assert main(["export", "--db", str(db), "--out", str(tmp_path / "b"), "--format",
-                 "geojson", "--require-review", "--no-negatives"]) == 0
+                 "geojson", "--require-review", "--no-negatives", "--no-place-names"]) == 0
     assert "exported 1 confirmations" in capsys.readouterr().out
     assert not (tmp_path / "b" / "labels.csv").exists()
+    props = json.loads((tmp_path / "b" / "confirmed.geojson").read_text())["features"][0][
+        "properties"]
+    assert (props["precision_m"], props["placed"], props["place_name"]) == (12.0, "camera", "")
+
+
+def test_pairs_carry_precision_placed_p_match_and_place_name(tmp_path):
+    from geomatch_app.store import Store
+
+    q_img, g_img = tmp_path / "q.jpg", tmp_path / "g.jpg"
+    q_img.write_bytes(b"q")
+    g_img.write_bytes(b"g")
+    with Store(tmp_path / "c.sqlite") as store:
+        gid = store.add_gallery("g")
+        store.add_images(gid, [{"path": str(g_img), "lat": 55.7, "lon": 13.19}])
+        q = store.add_query(q_img)
+        store.decide(q, "confirmed", candidate_path=str(g_img), curator="Ann", p_match=0.93)
+        export(store, tmp_path / "p", "pairs", negatives=False,
+               place_name=lambda lat, lon: "Lund, SE")
+    with (tmp_path / "p" / "pairs.csv").open(encoding="utf-8") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert (row["p_match"], row["place_name"], row["lat"]) == ("0.93", "Lund, SE", "55.7")
