@@ -13,12 +13,23 @@ import sys
 import traceback
 
 from geomatch_app import __version__
-from geomatch_app.commands import curate, db, eval, export, index, models, query, train
+from geomatch_app.commands import (
+    catalogue,
+    curate,
+    db,
+    eval,
+    export,
+    index,
+    models,
+    query,
+    review,
+    train,
+)
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Cancelled
 from geomatch_app.gui import launch
 
-COMMANDS = (index, query, eval, models, train, curate, export, db, launch)
+COMMANDS = (index, query, eval, models, train, catalogue, curate, review, export, db, launch)
 
 # import name → distribution to install, checked at start-up (cheap: no module is imported)
 REQUIRED = {"numpy": "numpy", "PIL": "Pillow", "sqlite_utils": "sqlite-utils",
