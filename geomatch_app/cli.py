@@ -12,13 +12,26 @@ import sys
 import traceback
 
 from geomatch_app import __version__
-from geomatch_app.commands import curate, db, doctor, eval, export, index, models, query, train
+from geomatch_app.commands import (
+    catalogue,
+    curate,
+    db,
+    doctor,
+    eval,
+    export,
+    index,
+    models,
+    query,
+    review,
+    train,
+)
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.logs import setup_logging
 from geomatch_app.core.progress import Cancelled
 from geomatch_app.gui import launch
 
-COMMANDS = (index, query, eval, models, train, curate, export, db, launch, doctor)
+COMMANDS = (index, query, eval, models, train, catalogue, curate, review, export, db, launch,
+            doctor)
 
 # import name → distribution to install, checked at start-up (cheap: no module is imported)
 # (tests/e2e/test_wheel.py checks that each is a declared dependency of the wheel)
