@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(home, exist_ok=True)
     os.environ["GEOMATCH_HOME"] = home
 
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from geomatch_app.app import demo
     from geomatch_app.core import paths
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, home)
     app = ensure_app()
+    loop = QEventLoop()  # not app.exec(): app.quit() would also end a caller's event loops
     win = MainWindow(db_path=str(demo.demo_db_path()))  # what `geomatch demo` opens
     win.show()
     app.processEvents()
@@ -58,22 +59,22 @@ def main(argv: list[str] | None = None) -> int:
         out["candidates"] = len(cands)
         if cands:
             out["top"] = cands[0].path
-        app.quit()
+        loop.quit()
 
     def give_up() -> None:
         out["error"] = f"no demo query ranked within {args.timeout:.0f} s"
         out["messages"] = win.messages.messages()
-        app.quit()
+        loop.quit()
 
     def failed(exc: BaseException) -> None:
         out["error"] = f"preparing the demo failed: {exc!r}"
-        app.quit()
+        loop.quit()
 
     job = prepare_demo(win)
     job.signals.error.connect(failed)
     win.query_ranked.connect(ranked)
     QTimer.singleShot(int(args.timeout * 1000), give_up)
-    app.exec()
+    loop.exec()
     # the same teardown as the GUI tests: jobs finished, then the window (and its web page)
     # deleted while the QApplication and the web profile still exist
     from PySide6.QtCore import QThreadPool
