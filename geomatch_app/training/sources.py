@@ -77,6 +77,35 @@ class TrainData:
         return sum(len(p) > 0 for p in self.train.positives)
 
 
+# ---------------------------------------------------------------------------- sufficiency
+
+MIN_TRAIN_PAIRS = 10  # fewer cannot teach the network anything but noise
+MIN_VAL_QUERIES = 3  # held-out queries with a positive: fewer make the recall a coin toss
+
+
+def check_sufficient(data: TrainData, min_pairs: int | None = None,
+                     min_val: int = MIN_VAL_QUERIES) -> None:
+    """Refuse to train when the data cannot show whether training helped.
+
+    Raises a GeomatchError that says how many more pairs are needed: at least ``min_pairs``
+    training queries with a positive, and ``min_val`` validation queries (on held-out places)
+    with a positive in the validation gallery, since the new model is only offered when its
+    validation recall beats the base model's.
+    """
+    need = max(1, MIN_TRAIN_PAIRS if min_pairs is None else int(min_pairs))
+    have = data.n_pairs
+    n_val = sum(len(p) > 0 for p in data.val.positives)
+    if have >= need and n_val >= min_val:
+        return
+    more = max(0, need - have) + max(0, min_val - n_val)
+    raise GeomatchError(
+        f"only {have + n_val} pair{'s' * (have + n_val != 1)} with a positive ({have} for "
+        f"training, {n_val} on held-out places for validation); training needs at least {need} "
+        f"training pairs and {min_val} validation pairs to tell whether it helped",
+        hint=f"confirm at least {more} more pair{'s' * (more != 1)} at other places "
+        "(or give a manifest with more places)")
+
+
 # ---------------------------------------------------------------------------- place keys
 
 
