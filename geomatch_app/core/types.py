@@ -75,22 +75,6 @@ class Estimate:
 
 
 @dataclass
-class Decision:
-    """A curator's decision about a query photo."""
-
-    query_path: str
-    status: str  # confirmed / rejected / skipped / unsure
-    candidate_path: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    heading: float | None = None
-    curator: str = ""
-    note: str = ""
-    model: str = ""
-    rank: int | None = None
-
-
-@dataclass
 class TrainEvent:
     """One step of training, streamed to the terminal bar or the GUI curves."""
 

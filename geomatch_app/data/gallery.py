@@ -15,7 +15,8 @@ from pathlib import Path
 
 from geomatch_app.core.errors import ImageError, ManifestError
 from geomatch_app.core.types import Photo
-from geomatch_app.data.images import IMAGE_SUFFIXES, read_geotag
+from geomatch_app.data.files import image_files
+from geomatch_app.data.images import read_geotag
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +135,9 @@ def scan_folder(folder: str | Path) -> ImportReport:
     """Every image under ``folder`` (recursive, sorted), located by its EXIF GPS."""
     folder = Path(folder)
     report = ImportReport()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if file.suffix.lower() not in IMAGE_SUFFIXES:
-            if file.suffix.lower() in {".heic", ".heif"}:
-                report.skipped.append((str(file), "unsupported format (HEIF); convert to JPEG"))
-            continue
+    for file in sorted(folder.rglob("*.[hH][eE][iI][cCfF]")):
+        report.skipped.append((str(file), "unsupported format (HEIF); convert to JPEG"))
+    for file in image_files(folder):
         try:
             tag = read_geotag(file)
         except ImageError as exc:

@@ -79,7 +79,7 @@ def extract_mbtiles(mbtiles: str | Path, out_dir: str | Path, max_zoom: int | No
 
     A ``.complete`` marker records what was extracted, so later calls return at once.
     """
-    from geomatch_app.store.mbtiles import count_tiles, iter_tiles, mbtiles_metadata
+    from geomatch_app.geo.tiles import count_tiles, iter_tiles, mbtiles_metadata
 
     mbtiles, out_dir = Path(mbtiles), Path(out_dir)
     marker = out_dir / ".complete"
@@ -139,7 +139,7 @@ def tile_layer(basemap: str | Path | None) -> tuple[str, str, int] | None:
 
         key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
         folder = extract_mbtiles(path, user_data_dir() / "tiles" / f"{path.stem}-{key}")
-        from geomatch_app.store.mbtiles import mbtiles_metadata
+        from geomatch_app.geo.tiles import mbtiles_metadata
 
         attr = mbtiles_metadata(path).get("attribution", "")
         template, zmax = _folder_layer(folder)

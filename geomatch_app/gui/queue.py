@@ -8,7 +8,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from geomatch_app.data.images import IMAGE_SUFFIXES
+from geomatch_app.data.files import expand_paths  # noqa: F401 - re-exported for the window
 
 STATUSES = ("pending", "confirmed", "rejected", "skipped", "unsure", "error")
 STATUS_COLORS = {
@@ -18,21 +18,6 @@ STATUS_COLORS = {
 COL_NAME, COL_STATUS, COL_UNCERTAINTY = 0, 1, 2
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def expand_paths(paths: list[str | Path]) -> list[str]:
-    """Image files among ``paths``; folders are walked recursively, sorted, duplicates dropped."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for p in map(Path, paths):
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        for f in files:
-            if f.suffix.lower() in IMAGE_SUFFIXES or not p.is_dir():
-                key = str(f.resolve())
-                if key not in seen:
-                    seen.add(key)
-                    out.append(key)
-    return out
 
 
 class _Item(QTreeWidgetItem):

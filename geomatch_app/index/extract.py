@@ -16,16 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 from geomatch_app.core.errors import ImageError
 from geomatch_app.core.progress import Progress
 from geomatch_app.data.images import load_image
+from geomatch_app.models.device import resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but no CUDA GPU is available; use --device cpu")
-    return torch.device(device)
 
 
 def image_to_tensor(image, preprocess) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """torchvision-style registry: ``@register_model(name, ...)`` on a small constructor.
 
-The registry holds metadata only; torch is imported by the constructors, so
-``list_models()`` is cheap. Fine-tuned models saved by training are listed next to the built-in
-ones (see :func:`geomatch_app.models.checkpoint.list_finetuned`).
+The registry holds metadata only; torch is imported by the constructors. Looking models up by
+name — built-in or fine-tuned — is :mod:`geomatch_app.models.catalog` (``get_model``,
+``list_models``, ``model_info``), so this module never imports ``checkpoint`` (which imports it).
 """
 
 from __future__ import annotations
@@ -50,64 +50,13 @@ def _ensure_loaded() -> None:
             importlib.import_module(mod)
 
 
-def list_models() -> list[str]:
-    """Built-in models, then fine-tuned model directories (see models.checkpoint)."""
-    _ensure_loaded()
-    return sorted(_REGISTRY) + [n for n in _finetuned() if n not in _REGISTRY]
-
-
-def _finetuned() -> dict:
-    """``{name: dir}`` of fine-tuned models; never lets a broken folder break the listing."""
-    try:
-        from geomatch_app.models.checkpoint import list_finetuned
-
-        return list_finetuned()
-    except Exception:  # noqa: BLE001 - an unreadable models folder hides nothing built in
-        return {}
-
-
-def _finetuned_info(name: str) -> ModelInfo | None:
-    from geomatch_app.models import checkpoint
-
-    model_dir = checkpoint.find_model_dir(name)
-    if model_dir is None:
-        return None
-    meta = checkpoint.describe(model_dir)
-    base = _REGISTRY.get(meta["base_model"])
-    return ModelInfo(name, lambda pretrained=True, **kw: checkpoint.load_model(model_dir),
-                     source=meta["source"], backbone=base.backbone if base else "",
-                     head=base.head if base else "", pretrained=meta["pretrained"])
-
-
-def model_info(name: str) -> ModelInfo:
-    _ensure_loaded()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        info = _finetuned_info(name)
-        if info is not None:
-            return info
-        raise KeyError(
-            f"unknown model {name!r}; `geomatch models` lists the available ones"
-        ) from None
-
-
-def get_model(name: str, pretrained: bool = True, **kwargs: Any):
-    """Build a registered model, or load a fine-tuned one by folder name or path (its saved
-    weights; ``pretrained`` and ``kwargs`` do not apply). Returns a
-    :class:`~geomatch_app.models.place.PlaceModel`."""
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        from geomatch_app.models import checkpoint
-
-        model_dir = checkpoint.find_model_dir(name)
-        if model_dir is not None:
-            return checkpoint.load_model(model_dir)
-    return _build_registered(name, pretrained, **kwargs)
-
-
 def _build_registered(name: str, pretrained: bool = True, **kwargs: Any):
-    info = model_info(name)
+    _ensure_loaded()
+    try:
+        info = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown model {name!r}; `geomatch models` lists the available ones") from None
     model = info.factory(pretrained=pretrained, **kwargs)
     model.name = name
     model.build_kwargs = {"pretrained": pretrained, **kwargs}

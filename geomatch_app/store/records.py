@@ -7,9 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from geomatch_app.core.types import Decision
-
-STATUSES = ("confirmed", "rejected", "skipped", "unsure")
+STATUSES = ("confirmed", "rejected", "skipped", "unsure", "none")  # none: not in the gallery
 OPEN = "open"  # a query's status while it has no decision
 
 T = TypeVar("T")
@@ -46,6 +44,8 @@ class ImageRecord:
     source: str = ""
     credit: str = ""
     licence: str = ""
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class QueryRecord:
     notes: str = ""
     added_at: str = ""
     status: str = OPEN  # status of the current decision, or "open"
+    place_text: str = ""  # the catalogue's free-text place ("Lund, Stortorget")
+    lat: float | None = None  # known coordinates (catalogue or the photo's own EXIF GPS)
+    lon: float | None = None
+    unreadable: str = ""  # why the file cannot be read ('' when it can): not decidable
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class IndexRecord:
     gallery_id: int | None = None
     n_images: int = 0
     created_at: str = ""
+    fingerprint: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class SuggestionRecord:
     lon: float | None = None
     heading: float | None = None
     place_id: str = ""
+    p_match: float | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,8 @@ class SuggestionRun:
     est_radius_m: float | None = None
     est_confidence: float | None = None
     created_at: str = ""
+    verdict: str = ""
+    params: str = "{}"  # JSON: k, sigma_km, ... (what a re-use must match)
     suggestions: tuple[SuggestionRecord, ...] = ()
 
 
@@ -132,6 +140,9 @@ class DecisionRecord:
     model_name: str = ""
     rank: int | None = None
     deleted: int = 0  # 1 while undone; decisions are never removed
+    precision_m: float | None = None  # radius of a hand placement
+    placed: str = ""  # 'camera' or 'subject' for a hand placement
+    p_match: float | None = None  # calibrated match probability shown when deciding
 
     @property
     def undone(self) -> bool:
@@ -141,13 +152,6 @@ class DecisionRecord:
     def is_point(self) -> bool:
         """A free map point rather than a gallery candidate."""
         return self.candidate_path is None and self.lat is not None
-
-    def to_decision(self, query_path: str) -> Decision:
-        return Decision(
-            query_path=query_path, status=self.status, candidate_path=self.candidate_path,
-            lat=self.lat, lon=self.lon, heading=self.heading, curator=self.curator,
-            note=self.note, model=self.model_name, rank=self.rank,
-        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE schema_version (
@@ -169,7 +169,95 @@ def _v2(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2}
+_DECISIONS_V3 = """
+CREATE TABLE decisions_v3 (
+    id INTEGER PRIMARY KEY,
+    query_id INTEGER NOT NULL REFERENCES queries(id),
+    status TEXT NOT NULL
+        CHECK (status IN ('confirmed', 'rejected', 'skipped', 'unsure', 'none')),
+    candidate_path TEXT,
+    image_id INTEGER REFERENCES images(id),
+    lat REAL,
+    lon REAL,
+    curator TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    suggestion_id INTEGER REFERENCES suggestions(id),
+    model_id INTEGER REFERENCES models(id),
+    model_name TEXT NOT NULL DEFAULT '',
+    rank INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    heading REAL,
+    precision_m REAL,
+    placed TEXT NOT NULL DEFAULT '' CHECK (placed IN ('', 'camera', 'subject')),
+    p_match REAL,
+    CHECK ((lat IS NULL) = (lon IS NULL)),
+    CHECK (status <> 'confirmed' OR candidate_path IS NOT NULL OR lat IS NOT NULL)
+);
+"""
+_DECISION_COLUMNS = ("id, query_id, status, candidate_path, image_id, lat, lon, curator, note, "
+                     "created_at, suggestion_id, model_id, model_name, rank, deleted, heading")
+_V3 = """
+CREATE INDEX decisions_query ON decisions(query_id, id);
+CREATE INDEX decisions_curator ON decisions(curator);
+CREATE TRIGGER decisions_never_deleted BEFORE DELETE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are never deleted; undo marks them undone'); END;
+CREATE TABLE reviews (
+    id INTEGER PRIMARY KEY,
+    decision_id INTEGER NOT NULL REFERENCES decisions(id),
+    reviewer TEXT NOT NULL DEFAULT '',
+    verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'dispute')),
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX reviews_decision ON reviews(decision_id, id);
+CREATE UNIQUE INDEX indexes_path ON indexes(path);
+CREATE INDEX suggestion_runs_reuse ON suggestion_runs(query_id, model_id, index_id, id);
+"""
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    """What the application layer needs from the store:
+
+    - decisions: status ``none`` ("none of these": the query's place is not in the gallery, an
+      open-set negative), the precision of a hand placement, whether the camera or the subject
+      was placed, and the calibrated match probability shown when the curator decided;
+    - reviews by a second curator (accept / dispute), undoable like decisions;
+    - images: size + mtime (the index's change key, so registering a gallery needs no hashing);
+    - queries: catalogue fields (free-text place, known coordinates) and why a file is
+      unreadable (such a photo cannot be decided);
+    - suggestion runs: the verdict, the ranking parameters and the index fingerprint, so a
+      restart re-uses a run instead of ranking again; per-suggestion p_match;
+    - indexes: one row per index folder (its path is unique).
+
+    SQLite cannot change a CHECK constraint in place, so decisions is rebuilt (same ids)."""
+    db.execute("DROP TRIGGER decisions_never_deleted")
+    db.execute(_DECISIONS_V3)
+    db.execute(f"INSERT INTO decisions_v3 ({_DECISION_COLUMNS}) "
+               f"SELECT {_DECISION_COLUMNS} FROM decisions")
+    db.execute("DROP TABLE decisions")
+    db.execute("ALTER TABLE decisions_v3 RENAME TO decisions")
+    for column, kind in (("size", int), ("mtime_ns", int)):
+        db["images"].add_column(column, kind)
+    db.execute("ALTER TABLE queries ADD COLUMN place_text TEXT NOT NULL DEFAULT ''")
+    db["queries"].add_column("lat", float)
+    db["queries"].add_column("lon", float)
+    db.execute("ALTER TABLE queries ADD COLUMN unreadable TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE suggestion_runs ADD COLUMN verdict TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE suggestion_runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
+    db["suggestions"].add_column("p_match", float)
+    db.execute("ALTER TABLE indexes ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '{}'")
+    # an index folder registered more than once (v2 never re-used rows): keep the newest
+    db.execute("""UPDATE suggestion_runs SET index_id = (SELECT max(i2.id) FROM indexes i1
+                  JOIN indexes i2 ON i2.path = i1.path WHERE i1.id = suggestion_runs.index_id)
+                  WHERE index_id IS NOT NULL""")
+    db.execute("DELETE FROM indexes WHERE id NOT IN (SELECT max(id) FROM indexes GROUP BY path)")
+    for statement in _split(_V3):
+        db.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2, 3: _v3}
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -467,15 +467,22 @@ class Store:
         self, name: str, *, weight_hash: str = "", card: str = "",
         fingerprint: dict[str, Any] | str | None = None,
     ) -> int:
-        """Get or create the model row for (name, weight hash); returns its id."""
-        fp = fingerprint if isinstance(fingerprint, str) else json.dumps(fingerprint or {})
+        """Get or create the model row for (name, weight hash); returns its id. A model that is
+        already registered unchanged costs one read and writes nothing (no event)."""
+        fp = fingerprint if isinstance(fingerprint, str) else json.dumps(fingerprint or {},
+                                                                          sort_keys=True)
+        row = _first(self._db(), "SELECT id, card, fingerprint FROM models WHERE name = ? AND "
+                     "weight_hash = ?", [name, weight_hash])
+        if row and (not card or card == row["card"]) and (not fingerprint
+                                                          or fp == row["fingerprint"]):
+            return int(row["id"])
         with self._write("register_model", undoable=False) as tx:
             row = tx.db.execute("SELECT id FROM models WHERE name = ? AND weight_hash = ?",
                                 (name, weight_hash)).fetchone()
             if row:
-                if card or fingerprint:
-                    tx.db.execute("UPDATE models SET card = coalesce(nullif(?, ''), card), "
-                                  "fingerprint = ? WHERE id = ?", (card, fp, row[0]))
+                tx.db.execute("UPDATE models SET card = coalesce(nullif(?, ''), card), "
+                              "fingerprint = CASE WHEN ? = '{}' THEN fingerprint ELSE ? END "
+                              "WHERE id = ?", (card, fp, fp, row[0]))
                 mid = int(row[0])
             else:
                 mid = tx.insert("models", {"name": name, "weight_hash": weight_hash, "card": card,
@@ -489,16 +496,28 @@ class Store:
 
     def register_index(
         self, path: str | Path, *, model: str | int | None = None, gallery_id: int | None = None,
-        n_images: int = 0,
+        n_images: int = 0, fingerprint: dict[str, Any] | None = None,
     ) -> int:
-        """Record an index built on disk (which model, which gallery); returns its id."""
+        """Record an index folder (which model, which gallery); returns its id. One row per
+        folder: registering it again updates the row."""
+        fp = json.dumps(fingerprint or {}, sort_keys=True)
         with self._write("register_index", undoable=False) as tx:
             model_id, _ = self._model_ref(tx.db, model)
-            iid = tx.insert("indexes", {"path": str(path), "model_id": model_id,
-                                        "gallery_id": gallery_id, "n_images": n_images,
-                                        "created_at": now_iso()})
+            values = {"model_id": model_id, "gallery_id": gallery_id, "n_images": n_images,
+                      "fingerprint": fp}
+            row = tx.db.execute("SELECT id FROM indexes WHERE path = ?", (str(path),)).fetchone()
+            if row:
+                tx.db["indexes"].update(row[0], values)
+                iid = int(row[0])
+            else:
+                iid = tx.insert("indexes", {"path": str(path), **values,
+                                            "created_at": now_iso()})
             tx.description = f"register index {path}"
             return iid
+
+    def find_index(self, path: str | Path) -> IndexRecord | None:
+        row = _first(self._db(), "SELECT * FROM indexes WHERE path = ?", [str(path)])
+        return from_row(IndexRecord, row) if row else None
 
     def indexes(self) -> list[IndexRecord]:
         return [from_row(IndexRecord, r)
@@ -508,12 +527,15 @@ class Store:
 
     def record_suggestions(
         self, query_id: int, candidates: list[Candidate], *, model: str | int | None = None,
-        estimate: Estimate | None = None, index_id: int | None = None,
+        estimate: Estimate | None = None, index_id: int | None = None, verdict: str = "",
+        params: dict[str, Any] | None = None,
     ) -> int:
         """Keep what a model proposed for a query (ranked candidates + location estimate), so
         a later decision can say which model and rank it came from. Returns the run id.
 
-        Logged but not on the undo stack: it is a cached computation, not a curator's act."""
+        ``params`` (k, bandwidth, the index's content key …) is what a later start must match
+        to re-use this run instead of ranking again (:meth:`find_run`). Logged but not on the
+        undo stack: it is a cached computation, not a curator's act."""
         with self._write("suggest", query_id=query_id, undoable=False) as tx:
             self._query_row(tx.db, query_id)
             model_id, model_name = self._model_ref(tx.db, model, create=True)
@@ -524,19 +546,48 @@ class Store:
                 "est_lon": estimate.lon if estimate else None,
                 "est_radius_m": estimate.radius_m if estimate else None,
                 "est_confidence": estimate.confidence if estimate else None,
-                "created_at": now_iso(),
+                "created_at": now_iso(), "verdict": verdict,
+                "params": json.dumps(params or {}, sort_keys=True),
             })
-            for c in candidates:
-                image = _first(tx.db, "SELECT id FROM images WHERE path = ? AND deleted = 0"
-                                      " ORDER BY id DESC", [c.path])
-                tx.insert("suggestions", {
-                    "run_id": run_id, "rank": int(c.rank), "score": float(c.score),
-                    "path": c.path, "image_id": image["id"] if image else None,
-                    "lat": c.lat, "lon": c.lon, "heading": c.heading, "place_id": c.place_id,
-                })
+            image_ids = self._image_ids(tx.db, [c.path for c in candidates])
+            tx.db.conn.executemany(
+                "INSERT INTO suggestions (run_id, rank, score, path, image_id, lat, lon, heading,"
+                " place_id, p_match) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, int(c.rank), float(c.score), c.path, image_ids.get(c.path), c.lat,
+                  c.lon, c.heading, c.place_id, getattr(c, "p_match", None))
+                 for c in candidates])
             tx.description = (f"{len(candidates)} suggestions"
                               + (f" from model {model_name}" if model_name else ""))
             return run_id
+
+    def find_run(self, query_id: int, *, model_id: int | None, index_id: int | None,
+                 params: dict[str, Any] | None = None) -> SuggestionRun | None:
+        """The newest run of this query by this model on this index with these parameters
+        (what a restart re-uses instead of ranking again), or None."""
+        row = _first(self._db(), """SELECT id FROM suggestion_runs WHERE query_id = ?
+                     AND model_id IS ? AND index_id IS ? AND params = ? ORDER BY id DESC
+                     LIMIT 1""", [query_id, model_id, index_id,
+                                  json.dumps(params or {}, sort_keys=True)])
+        return self.run(row["id"]) if row else None
+
+    def run(self, run_id: int) -> SuggestionRun:
+        with self._read() as db:
+            row = _first(db, "SELECT * FROM suggestion_runs WHERE id = ?", [run_id])
+            if row is None:
+                raise NotFoundError(f"has no suggestion run {run_id}", self.path)
+            sugg = tuple(from_row(SuggestionRecord, r) for r in db.query(
+                "SELECT * FROM suggestions WHERE run_id = ? ORDER BY rank", [run_id]))
+            return from_row(SuggestionRun, {**row, "suggestions": sugg})
+
+    @staticmethod
+    def _image_ids(db: sqlite_utils.Database, paths: list[str]) -> dict[str, int]:
+        """Live gallery image ids of ``paths`` in one statement (newest row per path)."""
+        if not paths:
+            return {}
+        marks = ", ".join("?" * len(paths))
+        return {r[1]: int(r[0]) for r in db.execute(
+            f"SELECT max(id), path FROM images WHERE deleted = 0 AND path IN ({marks})"
+            " GROUP BY path", list(dict.fromkeys(paths)))}
 
     def suggestion_runs(self, query_id: int) -> list[SuggestionRun]:
         """Every run for a query, newest first, each with its ranked suggestions."""
@@ -566,14 +617,23 @@ class Store:
         self, query_id: int, status: str, candidate_path: str | None = None,
         lat: float | None = None, lon: float | None = None, heading: float | None = None,
         curator: str = "", note: str = "", suggestion_id: int | None = None,
-        model: str | int | None = None,
+        model: str | int | None = None, run_id: int | None = None, rank: int | None = None,
+        precision_m: float | None = None, placed: str = "", p_match: float | None = None,
     ) -> int:
         """Record a curator's decision about a query; returns the decision id.
 
         The place is a gallery candidate (``candidate_path`` or ``suggestion_id``; its location
         is copied from the gallery when not given) or a free map point (``lat``/``lon``, with an
         optional camera ``heading``). Model and rank come from the suggestion, or else from the
-        newest suggestion run that listed this candidate."""
+        newest suggestion run that listed this candidate. A caller that carries the run it
+        showed passes ``run_id`` + ``rank`` (one lookup instead of a search).
+
+        ``precision_m`` and ``placed`` ('camera' / 'subject') describe a hand placement;
+        ``p_match`` is the calibrated probability the curator saw."""
+        if run_id is not None and rank is not None and suggestion_id is None:
+            row = _first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND rank = ?",
+                         [run_id, int(rank)])
+            suggestion_id = int(row["id"]) if row else None
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
         _check_latlon(lat, lon)
@@ -583,6 +643,10 @@ class Store:
             q = self._query_row(db, query_id)
             rank = image_id = model_id = None
             model_name = ""
+            if precision_m is not None and not precision_m >= 0:
+                raise ValueError(f"precision must be a distance in metres, not {precision_m}")
+            if placed not in ("", "camera", "subject"):
+                raise ValueError(f"placed must be 'camera' or 'subject', not {placed!r}")
             if model is not None:
                 model_id, model_name = self._model_ref(db, model)
             sugg = None
@@ -625,7 +689,8 @@ class Store:
                 "image_id": image_id, "lat": lat, "lon": lon, "heading": heading,
                 "curator": curator, "note": note, "created_at": now_iso(),
                 "suggestion_id": suggestion_id, "model_id": model_id, "model_name": model_name,
-                "rank": rank, "deleted": 0,
+                "rank": rank, "deleted": 0, "precision_m": precision_m, "placed": placed,
+                "p_match": p_match,
             }
             did = tx.insert("decisions", dec)
             record = from_row(DecisionRecord, {**dec, "id": did})

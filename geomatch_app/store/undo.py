@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-UNDOABLE_TABLES = ("galleries", "images", "queries", "decisions")
+UNDOABLE_TABLES = ("galleries", "images", "queries", "decisions", "reviews")
 
 _APPLIED = """(
     (SELECT count(*) FROM events u WHERE u.target_id = {e}.id AND u.kind = 'undo')

@@ -25,8 +25,8 @@ import numpy as np
 
 from geomatch_app.core.errors import GeomatchError, ManifestError
 from geomatch_app.core.types import Photo
+from geomatch_app.data.files import image_files
 from geomatch_app.data.gallery import load_photos
-from geomatch_app.data.images import IMAGE_SUFFIXES
 from geomatch_app.geo.distance import haversine_m
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def target_paths(src: str | Path | None) -> list[str]:
         return []
     src = Path(src)
     if src.is_dir():
-        return sorted(str(p) for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return [str(p) for p in image_files(src)]
     if src.suffix.lower() == ".csv":
         with src.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))

@@ -35,6 +35,7 @@ import torch
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Progress
 from geomatch_app.core.types import TrainEvent
+from geomatch_app.models.device import resolve_device
 from geomatch_app.training.augment import AugmentConfig, ImageSource
 from geomatch_app.training.batches import PKBatch, pk_batches
 from geomatch_app.training.gradcache import forward_backward
@@ -134,15 +135,6 @@ def recall_improved(before: dict[str, float], after: dict[str, float]) -> bool:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GeomatchError("CUDA was requested but no CUDA GPU is available",
-                            hint="use --device cpu (slow but correct) or auto")
-    return torch.device(device)
 
 
 def backbone_blocks(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:

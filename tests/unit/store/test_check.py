@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from geomatch_app.store import Store
+from geomatch_app.store import SCHEMA_VERSION, Store
 from geomatch_app.store.check import check_database
 
 
@@ -22,7 +22,7 @@ def test_sound_file_passes(tmp_path):
     store = _filled(tmp_path)
     report = check_database(store.path)
     assert report.ok, report.problems
-    assert report.counts["decisions"] == 1 and report.schema_version == 2
+    assert report.counts["decisions"] == 1 and report.schema_version == SCHEMA_VERSION
 
 
 def test_orphans_and_foreign_rows_found(tmp_path):

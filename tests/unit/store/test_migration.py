@@ -19,7 +19,7 @@ def test_v1_fixture_migrates_and_keeps_everything(tmp_path):
     db = tmp_path / "old.sqlite"
     shutil.copyfile(FIXTURE, db)
     store = Store(db)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     assert (tmp_path / "old.v1.bak.sqlite").is_file()  # a copy from before the migration
     qs = store.queries()
     assert [(q.title, q.archive_id, q.status) for q in qs] == [
@@ -44,7 +44,28 @@ def test_v1_fixture_migrates_and_keeps_everything(tmp_path):
     assert check_database(db).ok
     with sqlite3.connect(db) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
+
+
+def test_v3_keeps_decision_ids_and_guards(tmp_path):
+    db = tmp_path / "old.sqlite"
+    shutil.copyfile(FIXTURE, db)
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT id, query_id, status, curator FROM decisions"
+                              " ORDER BY id").fetchall()
+    store = Store(db)
+    with sqlite3.connect(db) as conn:
+        after = conn.execute("SELECT id, query_id, status, curator FROM decisions"
+                             " ORDER BY id").fetchall()
+        assert after == before
+        with pytest.raises(sqlite3.DatabaseError, match="never deleted"):
+            conn.execute("DELETE FROM decisions")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE decisions SET status = 'maybe'")
+    qid = store.queries()[2].id
+    store.decide(qid, "none", curator="Ann")  # "none of these": a v3 status
+    assert store.query(qid).status == "none"
+    store.close()
 
 
 def test_newer_file_is_refused_untouched(tmp_path):

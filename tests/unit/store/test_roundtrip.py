@@ -112,8 +112,6 @@ def test_decisions_candidate_and_point(store: Store, fordham):
     cur = store.current_decision(qid)
     assert cur.id == d2 and cur.is_point and cur.heading == 270.0 and cur.rank is None
     assert store.query(qid).status == "confirmed"
-    core = cur.to_decision(store.query(qid).path)
-    assert core.status == "confirmed" and core.lat == 40.86
     d3 = store.decide(qid, "rejected", suggestion_id=store.latest_run(qid).suggestions[0].id,
                       curator="Bob")
     assert store.decision(d3).candidate_path == photos[0].path and store.decision(d3).rank == 1
