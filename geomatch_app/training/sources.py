@@ -324,3 +324,26 @@ def target_paths(src: str | Path | None) -> list[str]:
         return [p for p in out if Path(p).is_file()]
     raise ManifestError("is neither a folder nor a .csv manifest", src,
                         "give a folder of unlabelled photos or a manifest.csv")
+
+
+def concat_splits(splits: list[TrainSplit], description: str = "") -> TrainSplit:
+    """One split from several (e.g. one per dataset): galleries are concatenated and each
+    split's positive / non-negative indices shifted by the galleries before it, so a query is
+    never paired with another dataset's photos except as a negative."""
+    queries, gallery, pos, non_neg, places = [], [], [], [], []
+    for s in splits:
+        off = len(gallery)
+        queries += s.queries
+        gallery += s.gallery
+        pos += [p + off for p in s.positives]
+        non_neg += [n + off for n in s.non_negatives]
+        places += s.places
+    return TrainSplit(queries, gallery, pos, non_neg, description, places)
+
+
+def merge_data(parts: list[TrainData], description: str = "") -> TrainData:
+    """Train on the union of several TrainData; validate on the union of their validation
+    splits (see :func:`concat_splits`)."""
+    desc = description or " + ".join(p.source for p in parts if p.source)
+    return TrainData(concat_splits([p.train for p in parts], desc),
+                     concat_splits([p.val for p in parts], desc), desc)

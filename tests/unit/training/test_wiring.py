@@ -140,3 +140,38 @@ def test_training_a_netvlad_model_from_a_manifest_initialises_it(tmp_path, nordl
     assert np.median(cosines(trained)) < 0.9
     card = (res.model_dir / "README.md").read_text()
     assert "was uninitialised, so training first initialised it" in card
+
+
+def test_merge_data_shifts_gallery_indices():
+    from geomatch_app.training.sources import merge_data
+
+    a = from_photos(*_grid(6), MatchRules(), val_fraction=0.34, description="a")
+    b = from_photos(*_grid(5, per_place=2), MatchRules(), val_fraction=0.4, description="b")
+    m = merge_data([a, b])
+    assert len(m.train) == len(a.train) + len(b.train)
+    assert len(m.train.gallery) == len(a.train.gallery) + len(b.train.gallery)
+    off = len(a.train.gallery)
+    for i in range(len(b.train)):
+        j = len(a.train) + i
+        assert m.train.queries[j] is b.train.queries[i]
+        assert [m.train.gallery[k] for k in m.train.positives[j]] == \
+            [b.train.gallery[k] for k in b.train.positives[i]]
+        assert (m.train.non_negatives[j] >= off).all()
+    assert m.n_pairs == a.n_pairs + b.n_pairs and m.source == "a + b"
+
+
+def test_default_augmentation_is_colour_jitter_only():
+    from PIL import Image
+
+    from geomatch_app.models.place import Preprocess
+    from geomatch_app.training.augment import AugmentConfig, ImageSource
+
+    cfg = AugmentConfig()
+    assert cfg.enabled and not cfg.crop and cfg.erase_p == 0 and not cfg.flip
+    src = ImageSource(Preprocess(size=16), cfg)
+    img = Image.new("RGB", (32, 32), (0, 0, 0))
+    img.paste((255, 255, 255), (0, 0, 16, 32))  # left half white: geometry shows any crop
+    src.image = lambda path, center_crop=None: img
+    x = src.augmented("x")
+    left, right = x[:, :, :7].mean(), x[:, :, 9:].mean()
+    assert left > right + 0.5  # still white left, black right: no crop, flip or erase
