@@ -1,33 +1,29 @@
-"""The ``geomatch`` command: one subcommand per module in :mod:`geomatch_app.commands`.
-
-Each command module exposes ``add_parsers(subparsers)`` (or ``add_parser``) and sets
-``func`` on its parsers. Modules are imported here, but they import torch lazily, so
+"""The ``geomatch`` command: one subcommand per module in :mod:`geomatch_app.commands`, plus
+``gui`` / ``demo`` from :mod:`geomatch_app.gui.launch`. Each module exposes ``add_parser`` (or
+``add_parsers``) and sets ``func``; the modules import torch and Qt lazily, so
 ``geomatch --help`` is quick.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import logging
 import sys
 
 from geomatch_app import __version__
+from geomatch_app.commands import curate, db, eval, export, index, models, query, train
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Cancelled
+from geomatch_app.gui import launch
 
-# module name → the subcommands it provides (used for a clear message if a module is absent)
-COMMAND_MODULES = {
-    "index": ["index"],
-    "query": ["query"],
-    "eval": ["eval"],
-    "models": ["models"],
-    "train": ["train"],
-    "curate": ["confirm", "undo"],
-    "export": ["export"],
-    "db": ["db"],
-    "gui": ["gui", "demo"],
-}
+COMMANDS = (index, query, eval, models, train, curate, export, db, launch)
+
+# import name → distribution to install, checked at start-up (cheap: no module is imported)
+REQUIRED = {"numpy": "numpy", "PIL": "Pillow", "sqlite_utils": "sqlite-utils",
+            "faiss": "faiss-cpu", "torch": "torch", "torchvision": "torchvision",
+            "safetensors": "safetensors", "folium": "folium"}
+GUI_REQUIRED = {"PySide6": "PySide6", "pyqtgraph": "pyqtgraph"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,27 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module, names in COMMAND_MODULES.items():
-        try:
-            mod = importlib.import_module(f"geomatch_app.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"geomatch_app.commands.{module}":
-                raise
-            for name in names:
-                p = sub.add_parser(name, help="(not available in this build)")
-                p.set_defaults(func=_unavailable(name))
-            continue
-        register = getattr(mod, "add_parsers", None) or mod.add_parser
-        register(sub)
+    for mod in COMMANDS:
+        (getattr(mod, "add_parsers", None) or mod.add_parser)(sub)
     return parser
 
 
-def _unavailable(name: str):
-    def run(args: argparse.Namespace) -> int:
-        print(f"geomatch {name}: not available in this build yet", file=sys.stderr)
-        return 2
-
-    return run
+def missing_packages(command: str | None) -> list[str]:
+    """Distributions that are not installed but the command needs (named, so the message can
+    say what to install instead of failing deep inside with an ImportError)."""
+    need = dict(REQUIRED)
+    if command in ("gui", "demo"):
+        need.update(GUI_REQUIRED)
+    return [dist for mod, dist in need.items() if importlib.util.find_spec(mod) is None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    missing = missing_packages(args.command)
+    if missing:
+        print(f"geomatch: error: missing package(s) {', '.join(missing)} — run ./scripts/run "
+              f"to set up, or `pip install {' '.join(missing)}`", file=sys.stderr)
+        return 1
     try:
         return int(args.func(args) or 0)
     except GeomatchError as exc:

@@ -41,18 +41,26 @@ def add_parsers(sub) -> None:
 
 
 def run_confirm(args: argparse.Namespace) -> int:
+    from geomatch_app.app import curation
+    from geomatch_app.app.session import CandidatePick, ManualPick
     from geomatch_app.store import Store
     from geomatch_app.store.errors import StoreError
 
     if args.lat is not None and args.lon is None:
         raise StoreError("--lat needs --lon", hint="give both, e.g. --lat 52.37 --lon 4.89")
+    pick = None
+    if args.candidate is not None:
+        pick = CandidatePick(None, args.candidate)
+    elif args.lat is not None:
+        try:
+            pick = ManualPick(args.lat, args.lon, args.heading)
+        except ValueError as exc:
+            raise StoreError(str(exc), hint="--lat is -90..90, --lon -180..180") from None
     with Store(args.db) as store:
-        found = store.find_query(args.query)
-        qid = found.id if found else store.add_query(args.query, curator=args.curator)
-        did = store.decide(qid, args.status, candidate_path=args.candidate, lat=args.lat,
-                           lon=args.lon, heading=args.heading, curator=args.curator,
-                           note=args.note, model=args.model)
-        print(f"decision {did}: {store.history(qid)[-1].text}")
+        did = curation.decide(store, args.query, args.status, pick, curator=args.curator,
+                              note=args.note, model=args.model)
+        decision = store.decision(did)
+        print(f"decision {did}: {store.history(decision.query_id)[-1].text}")
     return 0
 
 

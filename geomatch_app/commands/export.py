@@ -22,13 +22,11 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from geomatch_app.app.export import export_db
     from geomatch_app.core.progress import terminal_progress
-    from geomatch_app.store import Store
-    from geomatch_app.store.export import export
 
-    with Store(args.db, create=False) as store:
-        report = export(store, args.out, args.format, force=args.force, curator=args.curator,
-                        progress=terminal_progress("exporting"))
+    report = export_db(args.db, args.out, args.format, force=args.force, curator=args.curator,
+                       progress=terminal_progress("exporting"))
     print(report.summary())
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}")

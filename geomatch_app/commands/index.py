@@ -6,6 +6,7 @@ import argparse
 import time
 
 from geomatch_app.core.progress import terminal_progress
+from geomatch_app.models import DEFAULT_MODEL
 
 
 def add_parser(sub) -> None:
@@ -15,7 +16,9 @@ def add_parser(sub) -> None:
                        "changed files.")
     p.add_argument("src", help="folder of photos or manifest.csv")
     p.add_argument("--index", required=True, help="index folder to create or update")
-    p.add_argument("--model", default="effnetlite2-gem", help="model name (see `geomatch models`)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"model name (see `geomatch models`; default {DEFAULT_MODEL})")
+    p.add_argument("--db", help="curation database: register the gallery and the index there")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
@@ -25,16 +28,24 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from geomatch_app.app.indexing import build
     from geomatch_app.data.gallery import ImportReport
-    from geomatch_app.index import build_index
+    from geomatch_app.store import Store
 
     report = ImportReport()
     t0 = time.perf_counter()
-    idx = build_index(args.src, args.index, model_name=args.model, device=args.device,
-                      progress=terminal_progress("indexing"), batch_size=args.batch_size,
-                      rebuild=args.rebuild, report=report, workers=args.workers)
+    store = Store(args.db) if args.db else None
+    try:
+        idx = build(args.src, args.index, model=args.model, device=args.device,
+                    progress=terminal_progress("indexing"), batch_size=args.batch_size,
+                    rebuild=args.rebuild, report=report, workers=args.workers, store=store)
+    finally:
+        if store is not None:
+            store.close()
     dt = time.perf_counter() - t0
     print(f"indexed {len(idx)} photos with {idx.model_name} into {args.index} in {dt:.1f} s")
+    if store is not None:
+        print(f"registered the gallery and the index in {args.db}")
     if report.no_location:
         print(f"{len(report.no_location)} photos have no location (kept for retrieval, they "
               "cannot vote on the map):")

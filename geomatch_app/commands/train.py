@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Progress, TerminalBar
+from geomatch_app.models import DEFAULT_MODEL
 
 # = training.objective.LOSSES (not imported: it imports torch; a test keeps them equal)
 LOSSES = ("ranking", "triplet", "soft-triplet", "dbl", "haf", "edbl", "multi-positive")
@@ -26,7 +25,7 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--db", help="curation database: train on its confirmed pairs")
     src.add_argument("--manifest", help="manifest.csv with query and gallery rows")
-    p.add_argument("--model", default="effnetlite2-gem",
+    p.add_argument("--model", default=DEFAULT_MODEL,
                    help="base model: registered or fine-tuned name, or a model folder")
     p.add_argument("--gallery", help="with --db: the gallery as an index folder or "
                    "manifest (default: the database's gallery images)")
@@ -98,24 +97,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def default_out(model: str) -> Path:
-    from geomatch_app.core.paths import user_data_dir
-
-    base = Path(model).name if Path(model).exists() else model
-    return user_data_dir() / "models" / f"{base}-ft-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def load_gallery(src: str):
-    """Gallery photos from an index folder (its records) or a manifest / folder."""
-    from geomatch_app.data.gallery import load_photos
-
-    if (Path(src) / "fingerprint.json").is_file():
-        from geomatch_app.index import Index
-
-        return Index.open(src).photos
-    return load_photos(src, role="gallery").photos
-
-
 class EventPrinter:
     """Terminal bar for steps, one line per validation."""
 
@@ -130,37 +111,25 @@ class EventPrinter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from geomatch_app.models.checkpoint import is_model_dir
+    from geomatch_app.app.finetune import DataSpec, default_out, finetune
     from geomatch_app.training import sources
     from geomatch_app.training.card import recall_table
-    from geomatch_app.training.trainer import TrainConfig, train
+    from geomatch_app.training.trainer import TrainConfig
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else default_out(args.model)
-    if is_model_dir(out) and not args.resume:
-        raise GeomatchError("already holds a model", out,
-                            "choose another --out, or --resume an interrupted run")
     rules = sources.MatchRules(args.pos_m, args.neg_m, args.pos_frames, args.neg_frames)
     store = None
     if args.db:
         from geomatch_app.store import Store
 
         store = Store(args.db, create=False)
-        gallery = load_gallery(args.gallery) if args.gallery else None
-        data = sources.from_store(store, gallery, rules, args.val_fraction)
-    else:
-        data = sources.from_manifest(args.manifest, rules, args.val_fraction,
-                                     args.max_train_queries, args.seed)
-    target = sources.target_paths(args.target_dir)
-    if args.target_dir and not target:
-        raise GeomatchError("has no images", args.target_dir,
-                            "give a folder or manifest of unlabelled photos")
-    print(f"training {args.model} on {data.n_pairs} pairs ({len(data.train.gallery)} gallery "
-          f"photos); validation: {len(data.val.queries)} queries of {len(data.val.places)} "
-          f"held-out places" + (f"; MK-MMD to {len(target)} target photos" if target else ""))
+    spec = DataSpec(store=store, manifest=args.manifest or "", gallery=args.gallery,
+                    target_dir=args.target_dir or "", val_fraction=args.val_fraction,
+                    max_train_queries=args.max_train_queries)
     cfg = TrainConfig(
         model=args.model, out_dir=str(out), epochs=args.epochs,
         queries_per_epoch=args.queries_per_epoch, batch_size=args.batch_size,
@@ -176,8 +145,12 @@ def run(args: argparse.Namespace) -> int:
         train_rules=rules, resume=args.resume,
         eval_rules=sources.MatchRules(pos_m=args.eval_m, pos_frames=args.eval_frames))
     printer = EventPrinter()
-    progress = Progress(report=printer.bar)
-    res = train(data, cfg, target=target, progress=progress, on_event=printer)
+    try:
+        res = finetune(spec, cfg, progress=Progress(report=printer.bar), on_event=printer,
+                       on_data=lambda data, target: print(describe_data(data, target)))
+    finally:
+        if store is not None:
+            store.close()
     sys.stderr.write("\n")
     print(f"saved {res.model_name} to {res.model_dir} ({res.elapsed_s:.0f} s)")
     print("recall on the validation split (%):")
@@ -188,12 +161,11 @@ def run(args: argparse.Namespace) -> int:
     if not res.improved:
         print(f"did not improve on {args.model}: keep using {args.model}")
         return 0
-    if store is not None:
-        from geomatch_app.models import get_model
-
-        model = get_model(str(res.model_dir))
-        card = (res.model_dir / "README.md").read_text(encoding="utf-8")
-        store.register_model(res.model_name, weight_hash=model.weight_hash(), card=card,
-                             fingerprint=model.fingerprint())
     print(f"re-index the gallery with it: geomatch index SRC --index DIR --model {res.model_name}")
     return 0
+
+
+def describe_data(data, target: list[str]) -> str:
+    return (f"training on {data.n_pairs} pairs ({len(data.train.gallery)} gallery photos); "
+            f"validation: {len(data.val.queries)} queries of {len(data.val.places)} held-out "
+            f"places" + (f"; MK-MMD to {len(target)} target photos" if target else ""))

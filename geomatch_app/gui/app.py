@@ -1,8 +1,8 @@
-"""Start the desktop app: QApplication, the main window, optional preparation work (building
-the demo index) in the Worker with a progress dialog, then queries queued and ranked.
+"""Start the desktop app: QApplication, the main window on a project — the last one the curator
+used, or the embedded demo the first time — and its queue ranked in the background.
 
 QtWebEngine is imported before the QApplication exists (Qt requires it for the map view);
-torch is imported only by the Worker, so the window appears at once.
+torch is imported only by jobs, so the window appears at once.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
 
 import PySide6.QtWebEngineWidgets  # noqa: F401 - must precede QApplication
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QProgressDialog
 
-from geomatch_app.core.progress import Progress
+from geomatch_app.app import demo
+from geomatch_app.app.recent import ProjectRef
 from geomatch_app.gui.main_window import MainWindow
 from geomatch_app.gui.settings import APP, ORG
 from geomatch_app.gui.worker import Worker
@@ -51,15 +51,17 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def prepare_then_open(win: MainWindow, prepare: Callable[..., str], title: str,
-                      photos: list[str]) -> Worker:
-    """Run ``prepare(progress=...) -> index_dir`` in the Worker behind a progress dialog with
-    Cancel, then open that index and queue ``photos`` (ranked as soon as the index is open)."""
+def prepare_demo(win: MainWindow) -> Worker:
+    """Open the demo project: build its index first when missing or stale (a progress dialog
+    with Cancel says what happens), then queue the demo queries."""
+    title = ("Preparing the demo gallery (built once, then reused)…"
+             if not demo.demo_index_is_current() else "Opening the demo gallery…")
     dlg = QProgressDialog(title, "Cancel", 0, 0, win)
     dlg.setWindowTitle("geomatch")
     dlg.setWindowModality(Qt.WindowModality.NonModal)
     dlg.setMinimumDuration(300)
-    w = Worker(prepare, label=title)
+    win.open_store(str(demo.demo_db_path()))
+    w = Worker(demo.ensure_demo_index, workers=0, label=title)
 
     def on_progress(done: int, total: int, msg: str) -> None:
         dlg.setMaximum(max(total, 1))
@@ -69,27 +71,24 @@ def prepare_then_open(win: MainWindow, prepare: Callable[..., str], title: str,
     w.signals.progress.connect(on_progress)
     dlg.canceled.connect(w.cancel)
     w.signals.finished.connect(dlg.reset)
-    w.signals.result.connect(lambda index_dir: win.open_index(index_dir))
+    w.signals.result.connect(lambda index_dir: win.open_index(str(index_dir)))
     w.signals.error.connect(win.messages.error)
     w.signals.cancelled.connect(lambda: win.messages.info("Preparation cancelled."))
-    if photos:
-        win.add_photos(photos)
+    win.add_photos(demo.demo_queries())
     win.jobs.start(w)
     return w
 
 
-def run_gui(index_dir: str | None = None, db_path: str | None = None,
-            photos: list[str] | None = None,
-            prepare: Callable[[Progress], str] | None = None,
-            prepare_title: str = "Preparing…") -> int:
+def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
+    """The window on ``project``, or on the demo project when None."""
     app = ensure_app()
-    win = MainWindow(index_dir=None if prepare else index_dir, db_path=db_path,
-                     remember_paths=prepare is None)
-    win.show()
-    if prepare is not None:
-        prepare_then_open(win, prepare, prepare_title, photos or [])
-    elif index_dir is None:
-        win.reopen_last_index()
-    if prepare is None and photos:
+    if project is None:
+        win = MainWindow(db_path=str(demo.demo_db_path()))
+        win.show()
+        prepare_demo(win)
+    else:
+        win = MainWindow(db_path=project.db, index_dir=project.index or None)
+        win.show()
+    if photos:
         win.add_photos(photos)
     return app.exec()

@@ -78,3 +78,23 @@ def colorize(heat: np.ndarray, size: tuple[int, int] | None = None) -> QImage:
     qimg = QImage(rgba.data, rgba.shape[1], rgba.shape[0], 4 * rgba.shape[1],
                   QImage.Format.Format_RGBA8888)
     return qimg.copy()
+
+
+class ImageCache:
+    """Decoded photos by (path, size): each photo is decoded once per view size, however often
+    the curator returns to it (a small LRU; QImages are shared, not copied)."""
+
+    def __init__(self, capacity: int = 24) -> None:
+        self.capacity = capacity
+        self._items: dict[tuple[str, int], QImage] = {}
+
+    def get(self, path: str, side: int) -> QImage | None:
+        img = self._items.pop((path, side), None)
+        if img is not None:
+            self._items[(path, side)] = img  # most recent last
+        return img
+
+    def put(self, path: str, side: int, image: QImage) -> None:
+        self._items[(path, side)] = image
+        while len(self._items) > self.capacity:
+            self._items.pop(next(iter(self._items)))

@@ -42,7 +42,7 @@ class IndexDialog(QDialog):
         self.worker: Worker | None = None
         self.source = QLineEdit()
         self.source.setPlaceholderText("folder of geotagged photos, or manifest.csv")
-        self.out = QLineEdit(settings.index_dir or str(user_data_dir() / "index"))
+        self.out = QLineEdit(str(user_data_dir() / "index"))
         self.model = QComboBox()
         try:
             self.model.addItems(available_models())
@@ -85,7 +85,7 @@ class IndexDialog(QDialog):
             self.out.setText(path)
 
     def start(self) -> Worker | None:
-        from geomatch_app.index import build_index
+        from geomatch_app.app.indexing import build
 
         src, out = self.source.text().strip(), self.out.text().strip()
         if not src or not out:
@@ -96,8 +96,9 @@ class IndexDialog(QDialog):
         self.status.setText(f"Indexing {Path(src).name} with {self.settings.model}…")
         # workers=0: no DataLoader processes forked from a threaded Qt process; decoding in
         # the pool thread costs little next to the model.
-        w = Worker(build_index, src, out, model_name=self.settings.model,
-                   device=self.settings.device, workers=0, label="Building index")
+        w = Worker(build, src, out, model=self.settings.model, device=self.settings.device,
+                   workers=0, store=getattr(self.parent(), "store", None),
+                   label="Building index")
         w.signals.progress.connect(self._on_progress)
         w.signals.result.connect(self._on_done)
         w.signals.error.connect(self._on_error)
@@ -120,7 +121,6 @@ class IndexDialog(QDialog):
     def _on_done(self, index) -> None:
         self.build_button.setEnabled(True)
         self.status.setText(f"Done: {len(index)} photos in {index.folder}")
-        self.settings.index_dir = str(index.folder)
         self.index_built.emit(index)
 
     def _on_error(self, exc: BaseException) -> None:

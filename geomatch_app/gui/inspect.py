@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from geomatch_app.gui.imageview import ImageView
-from geomatch_app.gui.pipeline import FEATURE_MAGNITUDE
 
 LABELS = {
     "none": "none",
@@ -51,7 +50,7 @@ class SideBySide(QWidget):
             lbl.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.method = QComboBox()
         self.method.setToolTip("Heatmap: which image regions drive the match")
-        self._fill(["none", FEATURE_MAGNITUDE])
+        self._fill(["none", "magnitude"])
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)

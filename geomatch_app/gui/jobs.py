@@ -88,3 +88,50 @@ def start_for(widget, worker: Worker) -> Worker:
     job shows progress and Cancel in the status bar), otherwise on its own."""
     jobs = getattr(widget.parent(), "jobs", None)
     return jobs.start(worker) if jobs is not None else worker.start()
+
+
+class JobSlot:
+    """One kind of work that only its latest job may finish (Orange3's ConcurrentWidgetMixin).
+
+    ``start(worker, on_result, on_error)`` cancels the job that was running in this slot and
+    disconnects it first, so a stale result can never reach the window, however late it comes.
+    """
+
+    def __init__(self, jobs: JobsBar | None = None) -> None:
+        self.jobs = jobs
+        self.current: Worker | None = None
+        self._handlers: list[tuple] = []
+
+    def start(self, worker: Worker, on_result=None, on_error=None, on_finished=None) -> Worker:
+        self.cancel()
+        self.current = worker
+        self._handlers = [(sig, fn) for sig, fn in ((worker.signals.result, on_result),
+                                                    (worker.signals.error, on_error),
+                                                    (worker.signals.finished, on_finished))
+                          if fn is not None]
+        for sig, fn in self._handlers:
+            sig.connect(fn)
+        worker.signals.finished.connect(self._clear)
+        return self.jobs.start(worker) if self.jobs is not None else worker.start()
+
+    def cancel(self) -> None:
+        """Stop the running job (if any); nothing it produces from now on arrives."""
+        w = self.current
+        if w is None:
+            return
+        for sig, fn in self._handlers:
+            try:
+                sig.disconnect(fn)
+            except (RuntimeError, TypeError):  # already gone with the worker
+                pass
+        self._handlers = []
+        w.cancel()
+        self.current = None
+
+    def busy(self) -> bool:
+        return self.current is not None and not self.current.is_done()
+
+    def _clear(self) -> None:
+        if self.current is not None and self.current.is_done():
+            self.current = None
+            self._handlers = []

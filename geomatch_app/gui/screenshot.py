@@ -32,13 +32,11 @@ def _settle(app, seconds: float) -> None:
 
 
 def take(out_dir: Path, size: tuple[int, int] = (1500, 900)) -> list[Path]:
-    import importlib
-
+    from geomatch_app.app import demo
     from geomatch_app.gui.app import ensure_app
     from geomatch_app.gui.main_window import MainWindow
     from geomatch_app.gui.settings import Settings
 
-    demo = importlib.import_module("geomatch_app.commands.gui")
     app = ensure_app()
     out_dir.mkdir(parents=True, exist_ok=True)
     db = Path(tempfile.mkdtemp(prefix="geomatch-shot-")) / "demo.sqlite"
@@ -46,15 +44,15 @@ def take(out_dir: Path, size: tuple[int, int] = (1500, 900)) -> list[Path]:
     win.resize(*size)
     win.show()
     index_dir = demo.ensure_demo_index(workers=0)
-    win.open_index(index_dir)
+    win.open_index(str(index_dir))
     if not _wait(app, lambda: win.index is not None, 120):
         raise RuntimeError(f"index did not open: {win.messages.messages()}")
     queries = demo.demo_queries()
     win.add_photos(queries)
     first = queries[0]
-    if not _wait(app, lambda: first in win.results, 120):
+    if not _wait(app, lambda: win.session.result_for(first) is not None, 120):
         raise RuntimeError(f"demo query was not ranked: {win.messages.messages()}")
-    _wait(app, lambda: all(q in win.results for q in queries), 120)
+    _wait(app, lambda: all(win.session.result_for(q) for q in queries), 120)
     _wait(app, lambda: win.map.ready, 30)
     _wait(app, lambda: not win.jobs.workers, 60)
     _settle(app, 3.0)  # tiles and thumbnails

@@ -1,11 +1,14 @@
 """User settings kept in QSettings (an INI file per user): device, k, KDE sigma, curator name,
-model, basemap, last index and database. One typed front so no widget spells keys by hand."""
+model, basemap, heatmap. One typed front so no widget spells keys by hand. (The last project
+is not here: ``app.recent`` keeps it, shared with the CLI.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
 from PySide6.QtCore import QSettings
+
+from geomatch_app.models import DEFAULT_MODEL
 
 ORG = "geomatch"
 APP = "geomatch"
@@ -15,12 +18,10 @@ APP = "geomatch"
 class Settings:
     device: str = "auto"  # auto / cpu / cuda
     k: int = 20  # candidates shown per query
-    sigma_km: float = 0.05 # KDE bandwidth of the location estimate
+    sigma_km: float = 0.0  # KDE bandwidth in km; 0 = the estimate's default (0.05 km)
     curator: str = ""
-    model: str = "effnetlite2-gem"
+    model: str = DEFAULT_MODEL
     basemap: str = "offline"  # offline / osm (online) / none / a tile folder or .mbtiles
-    index_dir: str = ""
-    db_path: str = ""
     heatmap: str = "magnitude"
     opacity: int = 50  # heatmap overlay, percent
 

@@ -3,9 +3,10 @@ GUI's one :class:`Worker` with live loss / recall curves (pyqtgraph) and Cancel.
 new model sits in the user models folder (so every model list shows it), recall before/after is
 shown, and "Use it and re-index" rebuilds the gallery index with it, with progress.
 
-Data: the open curation database's confirmed pairs against the open index's gallery (or the
-database's gallery images); a manifest can stand in when there is no database. The archive
-queue (open queries) can serve as unlabelled target photos for MK-MMD.
+Data: the open curation database's confirmed pairs against its gallery (the store owns the
+gallery: the open index's photos are registered there); a manifest can stand in when there is
+no database. The training itself is ``app.finetune`` — the same call as `geomatch train`. The
+archive queue (open queries) can serve as unlabelled target photos for MK-MMD.
 """
 
 from __future__ import annotations
@@ -42,40 +43,6 @@ from geomatch_app.gui.worker import Worker
 log = logging.getLogger(__name__)
 
 RECALL_COLORS = {"R@1": "#d62728", "R@5": "#1f77b4", "R@10": "#2ca02c", "R@20": "#9467bd"}
-
-
-def run_training(config, *, db_path: str = "", manifest: str = "", gallery=None,
-                 use_queue: bool = False, target_dir: str = "", progress=None, on_event=None):
-    """Worker job: gather the data (off the GUI thread, it reads the database and the
-    gallery), then train. Returns the TrainResult."""
-    from geomatch_app.training import sources
-    from geomatch_app.training.trainer import train
-
-    store = None
-    if db_path:
-        from geomatch_app.store import Store
-
-        store = Store(db_path, create=False)
-        data = sources.from_store(store, gallery, config.train_rules)
-    elif manifest:
-        data = sources.from_manifest(manifest, config.train_rules, seed=config.seed)
-    else:
-        from geomatch_app.core.errors import GeomatchError
-
-        raise GeomatchError("no training data", hint="open a curation database with confirmed "
-                            "pairs, or choose a manifest")
-    target = sources.target_paths(target_dir) if target_dir else []
-    if use_queue and store is not None:
-        target += [q.path for q in store.queries(status="open")]
-    result = train(data, config, target=target, progress=progress, on_event=on_event)
-    if store is not None:
-        from geomatch_app.models import get_model
-
-        model = get_model(str(result.model_dir))
-        store.register_model(result.model_name, weight_hash=model.weight_hash(),
-                             card=(result.model_dir / "README.md").read_text(encoding="utf-8"),
-                             fingerprint=model.fingerprint())
-    return result
 
 
 def _available_models() -> list[str]:
@@ -261,12 +228,16 @@ class TrainDialog(QDialog):
             self.status.setText(f"A model named {Path(cfg.out_dir).name} exists already; "
                                 "choose another name.")
             return None
-        db = str(self.store.path) if self.store is not None else ""
+        from geomatch_app.app.finetune import DataSpec, finetune
+
         manifest = self.manifest.text().strip()
-        if not db and not manifest:
+        if self.store is None and not manifest:
             self.status.setText("Open a curation database or choose a manifest first.")
             return None
-        gallery = self.index.photos if (self.index is not None and db) else None
+        # the store owns the gallery: the open index's photos are registered there
+        spec = DataSpec(store=self.store, manifest="" if self.store is not None else manifest,
+                        target_dir=self.target_dir.text().strip(),
+                        use_queue=self.use_queue.isChecked())
         self._reset_curves()
         self.start_button.setEnabled(False)
         self.use_button.setEnabled(False)
@@ -274,9 +245,7 @@ class TrainDialog(QDialog):
         self.summary.setText("")
         self.status.setText(f"Fine-tuning {cfg.model}…")
         self._t0 = time.monotonic()
-        w = Worker(run_training, cfg, db_path=db, manifest=manifest, gallery=gallery,
-                   use_queue=self.use_queue.isChecked(), target_dir=self.target_dir.text(),
-                   event_kwarg="on_event", label="Fine-tuning")
+        w = Worker(finetune, spec, cfg, event_kwarg="on_event", label="Fine-tuning")
         w.signals.progress.connect(self._on_progress)
         w.signals.event.connect(self.on_event)
         w.signals.result.connect(self._on_done)
@@ -354,31 +323,18 @@ class TrainDialog(QDialog):
 
     # ------------------------------------------------------------------ re-indexing
     def use_and_reindex(self) -> Worker | None:
-        """Select the new model and rebuild the gallery index with it (progress + cancel)."""
-        from geomatch_app.index import build_index
+        """Select the new model and rebuild the gallery with it into a new index folder beside
+        the old one (progress + cancel); the window then ranks with it."""
+        from geomatch_app.app.finetune import reindex
 
         if self.result is None:
             return None
         name = self.result.model_name
         self.settings.model = name
-        source = None
-        if self.index is not None:
-            source = self.index.photos
-            out = self.index.folder.with_name(f"{self.index.folder.name}-{Path(name).name}")
-        elif self.store is not None:
-            from geomatch_app.core.types import Photo
-
-            source = [Photo(r.path, r.lat, r.lon, r.heading, r.place_id or "", "", "gallery")
-                      for r in self.store.images()]
-            out = user_data_dir() / "indexes" / Path(name).name
-        if not source:
-            self.status.setText(f"{name} is selected; build an index with it from the "
-                                "Index menu.")
-            return None
-        self.status.setText(f"Re-indexing {len(source)} gallery photos with {name}…")
+        self.status.setText(f"Re-indexing the gallery with {name}…")
         self.use_button.setEnabled(False)
-        w = Worker(build_index, source, out, model_name=name, device=self.settings.device,
-                   workers=0, rebuild=True, label="Re-indexing")
+        w = Worker(reindex, name, index=self.index, store=self.store,
+                   device=self.settings.device, label="Re-indexing")
         w.signals.progress.connect(self._on_progress)
         w.signals.result.connect(self._on_index)
         w.signals.error.connect(self._on_error)
@@ -390,18 +346,9 @@ class TrainDialog(QDialog):
     def _on_index(self, index) -> None:
         self._finish()
         self.index = index
-        self.settings.index_dir = str(index.folder)
         self.status.setText(f"Index rebuilt with {index.model_name}: {len(index)} photos in "
                             f"{index.folder}")
-        on_index = getattr(self.parent(), "_on_index", None)
-        if callable(on_index):
-            on_index(index)
         self.index_built.emit(index)
-
-
-def open_dialog(window) -> TrainDialog:
-    """Entry point for the main window's "Fine-tune on confirmed pairs" action."""
-    return TrainDialog(window)
 
 
 def _plain_table(markdown: str) -> str:

@@ -71,7 +71,8 @@ def check_database(path: str | Path) -> CheckReport:
             for (row_id,) in conn.execute(sql):
                 report.problems.append(f"{what}: id {row_id}")
         report.problems += _event_problems(conn)
-        for table in ("galleries", "images", "queries", "decisions", "events"):
+        for table in ("galleries", "images", "indexes", "queries", "suggestion_runs",
+                      "decisions", "events"):
             report.counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         report.problems.append(f"unreadable: {exc}")

@@ -159,7 +159,8 @@ def _manifest(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRe
                 if not Path(d.candidate_path).is_file():
                     report.skipped.append((q.path, f"file not found: {d.candidate_path}"))
                     continue
-                image = store.find_image(d.candidate_path)
+                image = (store.image(d.image_id) if d.image_id is not None
+                         else store.find_image(d.candidate_path))
                 ref_place = (image.place_id if image and image.place_id else f"query{q.id}")
                 name = f"{len(refs) + 1:05d}_{safe_name(PurePath(d.candidate_path).name, 60)}"
                 dest = safe_join(out, "gallery", name)

@@ -27,10 +27,16 @@ def describe_decision(d: DecisionRecord) -> str:
         if d.candidate_path:
             text = f"confirmed by {_who(d.curator)}{model}{rank} (candidate {cand})"
         else:
-            text = f"confirmed by {_who(d.curator)} at {d.lat:.5f}, {d.lon:.5f} (map point){model}"
+            where = f"{d.lat:.5f}, {d.lon:.5f}"
+            if d.precision_m is not None:
+                where += f" ± {d.precision_m:.0f} m"
+            what = "map point, subject" if d.placed == "subject" else "map point"
+            text = f"confirmed by {_who(d.curator)} at {where} ({what}){model}"
     elif d.status == "rejected":
         what = f" candidate {cand}" if cand else ""
         text = f"rejected{what} by {_who(d.curator)}{model}{rank}"
+    elif d.status == "none":
+        text = f"none of these (not in this gallery) said by {_who(d.curator)}{model}"
     elif d.status == "unsure":
         text = f"marked unsure by {_who(d.curator)}"
     else:

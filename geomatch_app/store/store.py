@@ -90,12 +90,12 @@ class _Tx:
     changes: list[dict[str, Any]] = field(default_factory=list)
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
-        pk = self.db[table].insert(row).last_pk
-        self._note_insert(table, [int(pk)])
-        return int(pk)
+        pk = _insert(self.db, table, row)
+        self._note_insert(table, [pk])
+        return pk
 
     def insert_many(self, table: str, rows: list[dict[str, Any]]) -> list[int]:
-        ids = [int(self.db[table].insert(row).last_pk) for row in rows]
+        ids = [_insert(self.db, table, row) for row in rows]
         self._note_insert(table, ids)
         return ids
 
@@ -436,18 +436,27 @@ class Store:
             row = self._query_row(db, query_id, live_only=False)
             return from_row(QueryRecord, {**row, "status": self._status(db, query_id)})
 
-    def find_query(self, path: str | Path) -> QueryRecord | None:
-        """A live query by path; failing that, by the content hash of the file at ``path``
-        (so a photo that was moved or renamed is still found)."""
+    def find_query(self, path: str | Path, *, sha256: str | None = None,
+                   by_content: bool = True) -> QueryRecord | None:
+        """A live query by path; failing that (when ``by_content``), by the content hash of
+        the file at ``path`` — ``sha256`` when the caller already has it — so a photo that was
+        moved or renamed is still found. ``by_content=False`` never reads the file (for
+        callers on a GUI thread)."""
         db = self._db()
         row = _first(db, "SELECT id FROM queries WHERE path = ? AND deleted = 0",
                      [norm_path(path)])
-        if row is None and Path(path).is_file():
-            digest = file_sha256(path)
+        if row is None and by_content and (sha256 or Path(path).is_file()):
+            digest = sha256 or file_sha256(path)
             if digest:
                 row = _first(db, "SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
                                  " ORDER BY id DESC", [digest])
         return self.query(row["id"]) if row else None
+
+    def queries_with_hash(self, sha256: str) -> list[QueryRecord]:
+        """Live queries whose file had these bytes, newest first."""
+        rows = self._db().execute("SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
+                                  " ORDER BY id DESC", [sha256]).fetchall()
+        return [self.query(r[0]) for r in rows]
 
     def queries(self, status: str | None = None) -> list[QueryRecord]:
         """Live queries in the order they were added, each with the status of its current
@@ -874,10 +883,20 @@ class _NothingToDo(Exception):
     pass
 
 
+def _insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    """One row, one statement (sqlite-utils' insert inspects the schema three times first).
+    ``table`` and the keys are this module's own names, never user text."""
+    cols = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return int(db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+                          list(row.values())).lastrowid)
+
+
 def _first(db: sqlite_utils.Database, sql: str, args: list[Any] | dict) -> dict[str, Any] | None:
-    for row in db.query(sql, args):
-        return row
-    return None
+    """The first row as a dict (a plain cursor: no savepoint around a one-row read)."""
+    cur = db.execute(sql, args)
+    row = cur.fetchone()
+    return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
 
 
 def _photo_dict(p: Photo) -> dict[str, Any]:

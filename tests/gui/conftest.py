@@ -45,14 +45,15 @@ def demo_index(tmp_path_factory):
 @pytest.fixture(scope="session")
 def opened_demo_index(demo_index):
     """The demo index opened once with its model loaded (the model is the slow part)."""
-    from geomatch_app.gui.pipeline import open_index
+    from geomatch_app.app.project import load_index
 
-    return open_index(str(demo_index), "cpu")
+    index, _ = load_index(None, str(demo_index), "cpu")
+    return index
 
 
 @pytest.fixture(scope="session")
 def demo_queries():
-    from geomatch_app.commands.gui import demo_queries as queries
+    from geomatch_app.app.demo import demo_queries as queries
 
     found = queries()
     if not found:
@@ -66,7 +67,8 @@ def window(qtbot, tmp_path):
     from geomatch_app.gui.main_window import MainWindow
     from geomatch_app.gui.settings import Settings
 
-    win = MainWindow(settings=Settings(k=8), db_path=str(tmp_path / "curation.sqlite"))
+    win = MainWindow(settings=Settings(k=8, curator="tester"),
+                     db_path=str(tmp_path / "curation.sqlite"))
     # no qtbot.addWidget: the window is deleted here, before the QApplication, so its web
     # page goes before the web profile (QtWebEngine warns otherwise)
     win.resize(1200, 800)
@@ -86,7 +88,7 @@ def window(qtbot, tmp_path):
 @pytest.fixture
 def ranked_window(qtbot, window, opened_demo_index, demo_queries):
     """The window on the demo index with the first demo query ranked and shown."""
-    window._on_index(opened_demo_index)  # what open_index's worker delivers
+    window.set_index(opened_demo_index)  # what open_index's job delivers
     with qtbot.waitSignal(window.query_ranked, timeout=60_000):
         window.add_photos([demo_queries[0]])
     assert window.current == demo_queries[0]

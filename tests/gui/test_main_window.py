@@ -53,13 +53,14 @@ def test_query_fills_grid_then_decide_undo_redo(qtbot, ranked_window, tmp_path):
     assert Path(top.path).is_file() and top.score >= win.grid.candidate(8).score
 
     qtbot.keyClick(win, Qt.Key.Key_1)
-    assert win.pick == ("candidate", 1)
-    assert win.tabs.currentIndex() == 1  # side by side
+    assert win.pick.rank == 1
+    assert win.inspect_panel.currentIndex() == 1  # side by side
     qtbot.keyClick(win, Qt.Key.Key_Return)
     db = tmp_path / "curation.sqlite"
     assert _decisions(db) == [("confirmed", top.path, 1, 0)]
     assert win.queue.status(q) == "confirmed"
-    assert any("confirmed" in win.history.item(i).text() for i in range(win.history.count()))
+    history = win.curation.history
+    assert any("confirmed" in history.item(i).text() for i in range(history.count()))
 
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert _decisions(db) == [("confirmed", top.path, 1, 1)]  # undone, never deleted
@@ -114,7 +115,7 @@ def test_settings_persist_in_isolated_qsettings(qtbot, isolated_settings):
 def test_side_by_side_heatmap_overlay_and_opacity(qtbot, ranked_window):
     win = ranked_window
     qtbot.keyClick(win, Qt.Key.Key_2)
-    assert win.pick == ("candidate", 2)
+    assert win.pick.rank == 2
     assert win.inspect.current_method() == "magnitude"
     qtbot.waitUntil(lambda: not win.inspect.query_view.overlay.pixmap().isNull()
                     and not win.inspect.cand_view.overlay.pixmap().isNull(), timeout=30_000)
@@ -132,7 +133,7 @@ def test_occlusion_runs_in_background_and_esc_cancels(qtbot, ranked_window):
     win = ranked_window
     qtbot.keyClick(win, Qt.Key.Key_1)
     assert win.inspect.select_method("occlusion")
-    job = win._heat_job
+    job = win.inspect_panel.heat_slot.current
     assert job is not None and "occlusion" in job.label
     qtbot.waitUntil(lambda: job.last_progress[1] > 0 or job.is_done(), timeout=60_000)
     qtbot.keyClick(win, Qt.Key.Key_Escape)
@@ -150,7 +151,7 @@ def test_keyboard_works_with_focus_in_the_queue(qtbot, ranked_window, demo_queri
     qtbot.keyClick(win.queue, Qt.Key.Key_Left)
     assert win.current == demo_queries[0]
     qtbot.keyClick(win.queue, Qt.Key.Key_3)
-    assert win.pick == ("candidate", 3)
+    assert win.pick.rank == 3
     qtbot.keyClick(win.queue, Qt.Key.Key_S)
     assert win.queue.status(demo_queries[0]) == "skipped"
     qtbot.keyClick(win.queue, Qt.Key.Key_U)
@@ -158,24 +159,39 @@ def test_keyboard_works_with_focus_in_the_queue(qtbot, ranked_window, demo_queri
     assert win.finetune_action.isEnabled()
 
 
-def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tmp_path):
+def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tmp_path,
+                                                       opened_demo_index):
+    """A second start on the same project: the queue, decisions and history come back, the
+    ranking is the stored one (no new suggestion run), and `db check` sees the gallery."""
     from geomatch_app.gui.main_window import MainWindow
     from geomatch_app.gui.settings import Settings
+    from geomatch_app.store.check import check_database
 
     win = ranked_window
     q = win.current
     qtbot.keyClick(win, Qt.Key.Key_1)
     qtbot.keyClick(win, Qt.Key.Key_Return)
     assert win.undo_action.isEnabled() and "confirmed" in win.undo_action.text()
-    again = MainWindow(settings=Settings(k=8), db_path=str(tmp_path / "curation.sqlite"))
+    db = tmp_path / "curation.sqlite"
+    again = MainWindow(settings=Settings(k=8, curator="tester"), db_path=str(db))
     try:
         assert again.queue.paths() == [q]
         assert again.queue.status(q) == "confirmed"
-        assert any("confirmed" in again.history.item(i).text()
-                   for i in range(again.history.count()))
+        history = again.curation.history
+        assert any("confirmed" in history.item(i).text() for i in range(history.count()))
+        with qtbot.waitSignal(again.query_ranked, timeout=60_000):
+            again.set_index(opened_demo_index)
+        assert again.session.result_for(q).reused
+        assert again.grid.count() == 8
     finally:
         again.jobs.cancel_all()
         qtbot.waitUntil(lambda: not again.jobs.workers, timeout=20_000)
         again.close()
         again.deleteLater()
         qtbot.wait(50)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM suggestion_runs").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM models").fetchone()[0] == 1
+    report = check_database(db)
+    assert report.ok and report.counts["galleries"] == 1 and report.counts["indexes"] == 1
+    assert report.counts["images"] == len(opened_demo_index)

@@ -9,6 +9,8 @@ import re
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from geomatch_app.app.session import ManualPick
+
 
 def _js(qtbot, view, script: str):
     out = []
@@ -61,12 +63,12 @@ def test_clicking_a_marker_selects_the_candidate(qtbot, ranked_window):
             QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                              QPoint(int(pos[0]), int(pos[1])))
             qtbot.wait(200)
-            if win.pick == ("candidate", rank):
+            if getattr(win.pick, "rank", None) == rank:
                 break
     assert blocker.args == [rank]
-    assert win.pick == ("candidate", rank)
+    assert win.pick.rank == rank
     assert win.grid.selected_rank() == rank
-    assert win.tabs.currentIndex() == 1
+    assert win.inspect_panel.currentIndex() == 1
 
     # and the other way: picking candidate 1 with the keyboard highlights its marker
     qtbot.keyClick(win, Qt.Key.Key_1)
@@ -84,9 +86,9 @@ def test_map_click_places_manual_location_and_enter_confirms(qtbot, ranked_windo
             var map = window.geomatchMap, b = map.getBounds();
             map.fire('click', {latlng: b.getCenter()});
         })()""")
-    qtbot.waitUntil(lambda: win.pick is not None and win.pick[0] == "manual", timeout=10_000)
-    win.heading.setValue(90)
-    _, lat, lon, heading = win.pick
+    qtbot.waitUntil(lambda: isinstance(win.pick, ManualPick), timeout=10_000)
+    win.curation.heading.setValue(90)
+    lat, lon, heading = win.pick.lat, win.pick.lon, win.pick.heading
     assert heading == 90
     qtbot.keyClick(win, Qt.Key.Key_Return)
     with sqlite3.connect(tmp_path / "curation.sqlite") as con:

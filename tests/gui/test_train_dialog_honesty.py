@@ -50,16 +50,17 @@ def test_dialog_refuses_two_pairs(qtbot, two_pair_store, tiny_model_name):
 
 def test_dialog_keeps_the_old_model_when_recall_did_not_improve(qtbot, monkeypatch, tmp_path,
                                                                 two_pair_store):
+    from geomatch_app.app import finetune
     from geomatch_app.gui import train_dialog
     from geomatch_app.gui.settings import Settings
     from geomatch_app.training.trainer import TrainResult
 
     same = {"R@1": 0.0, "R@5": 0.5, "R@10": 0.5, "R@20": 1.0}
 
-    def fake_training(config, **kw):
+    def fake_finetune(spec, config, **kw):
         return TrainResult(tmp_path / "m", "m", dict(same), dict(same), [], 1.0, 12)
 
-    monkeypatch.setattr(train_dialog, "run_training", fake_training)
+    monkeypatch.setattr(finetune, "finetune", fake_finetune)  # the dialog imports it per start
     dlg = train_dialog.TrainDialog(None, Settings(), store=two_pair_store)
     qtbot.addWidget(dlg)
     trained = []

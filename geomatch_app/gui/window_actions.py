@@ -1,0 +1,91 @@
+"""What the window's menu items do: the file dialogs, recent projects, settings, the index and
+fine-tune dialogs. Functions of the window, so ``main_window`` stays layout and wiring."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog
+
+from geomatch_app.app import recent
+from geomatch_app.gui.queue import expand_paths
+
+
+def open_index_dialog(win) -> None:
+    folder = QFileDialog.getExistingDirectory(win, "Open an index folder")
+    if folder:
+        win.open_index(folder)
+
+
+def open_store_dialog(win) -> None:
+    path, _ = QFileDialog.getSaveFileName(
+        win, "Open or create a curation database", "", "SQLite (*.sqlite *.db);;All (*)",
+        options=QFileDialog.Option.DontConfirmOverwrite)
+    if path:
+        win.open_store(path)
+
+
+def fill_recent_menu(win) -> None:
+    win.recent_menu.clear()
+    for ref in recent.recent_projects():
+        act = win.recent_menu.addAction(ref.label)
+        act.setToolTip(f"{ref.index or 'no index'}\n{ref.db}")
+        act.triggered.connect(lambda _c=False, r=ref: open_project(win, r))
+    win.recent_menu.setEnabled(not win.recent_menu.isEmpty())
+
+
+def open_project(win, ref: recent.ProjectRef) -> None:
+    win.open_store(ref.db)
+    if ref.index:
+        win.open_index(ref.index)
+
+
+def open_demo(win) -> None:
+    from geomatch_app.gui.app import prepare_demo
+
+    prepare_demo(win)
+
+
+def settings_dialog(win) -> None:
+    from geomatch_app.gui.settings_dialog import SettingsDialog
+
+    if SettingsDialog(win.settings, win).exec():
+        win.settings.save()
+        win.map.set_online(win.settings.basemap == "osm")
+        win.online_action.setChecked(win.settings.basemap == "osm")
+        win.draw_map()
+
+
+def build_index_dialog(win) -> None:
+    from geomatch_app.gui.index_dialog import IndexDialog
+
+    dlg = IndexDialog(win, win.settings)
+    dlg.index_built.connect(win.set_index)
+    dlg.show()
+
+
+def open_finetune(win) -> None:
+    from geomatch_app.gui.train_dialog import TrainDialog
+
+    dlg = TrainDialog(win)
+    dlg.index_built.connect(win.set_index)  # queries re-rank with the new model
+    dlg.show()
+
+
+def toggle_online(win) -> None:
+    win.settings.basemap = "osm" if win.online_action.isChecked() else "offline"
+    win.map.set_online(win.settings.basemap == "osm")
+    win.draw_map()
+
+
+def open_photos_dialog(win) -> None:
+    files, _ = QFileDialog.getOpenFileNames(
+        win, "Open query photos", "", "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp "
+        "*.webp);;All files (*)")
+    if files:
+        win.add_photos(expand_paths(files))
+
+
+def open_folder_dialog(win) -> None:
+    folder = QFileDialog.getExistingDirectory(win, "Open a folder of query photos")
+    if folder:
+        win.add_photos(expand_paths([folder]))
+
