@@ -229,3 +229,37 @@ def vpr_recall(queries: Sequence[Photo], gallery: Sequence[Photo],
     preds = [[where[g] for g in ranked.get(q.path, []) if g in where] for q in queries]
     return {"recall": recall_at(preds, pos, ns), "n_queries": len(queries),
             "n_with_positive": int(sum(len(p) > 0 for p in pos)), "radius_m": radius_m}
+
+
+@dataclass
+class Located:
+    """A photo to write into the layout, at the location it is labelled with."""
+
+    src: str
+    lat: float
+    lon: float
+    heading: float | None = None
+
+
+def write_set(out: str | Path, queries: Sequence[Located],
+              database: Sequence[Located]) -> list[Path]:
+    """Write ``images/test/{queries,database}`` under ``out`` (which must exist and hold no
+    links out of it); returns the files written. Names carry the labels, so the research
+    tools find each query's positives by the 25 m rule."""
+    from geomatch_app.core.errors import GeomatchError
+
+    out = Path(out)
+    dirs = {k: out / "images" / "test" / k for k in ("database", "queries")}
+    files = []
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+        if not d.resolve().is_relative_to(out.resolve()):
+            raise GeomatchError(f"would write outside the export folder ({d.resolve()})", out,
+                                "choose an empty folder without links")
+    for kind, items, prefix in (("database", database, ""), ("queries", queries, "q")):
+        for i, item in enumerate(items, start=1):
+            dest = unique_name(dirs[kind], item.lat, item.lon, item.heading,
+                               f"{prefix}{i:05d}")
+            write_image(item.src, dest)
+            files.append(dest)
+    return files

@@ -6,8 +6,6 @@ Three formats, one rule set:
 - ``manifest``: the ``path,place_id,lat,lon,domain,split`` format of ../shared/data, with the
   images copied beside it, so ``geomatch index`` / ``geomatch eval`` and training read it back.
 - ``geojson``: confirmed locations (with headings) for any GIS.
-- ``gmberton``: ``images/test/{database,queries}`` named ``@UTM_east@UTM_north@…@.jpg``, the
-  layout VPR-methods-evaluation reads (see :mod:`geomatch_app.data.gmberton`).
 
 Export never writes outside its folder: every output name is built from a sanitised stem and
 checked to resolve inside the folder (a title or file name like ``../../x`` cannot escape, nor
@@ -31,7 +29,7 @@ from geomatch_app.store.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("pairs", "manifest", "geojson", "gmberton")
+FORMATS = ("pairs", "manifest", "geojson")
 MANIFEST_COLUMNS = ["path", "place_id", "lat", "lon", "domain", "split"]
 PAIRS_COLUMNS = [
     "pair", "query", "reference", "lat", "lon", "heading", "curator", "model", "rank",
@@ -92,8 +90,7 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     items = store.confirmed(curator=curator)
     report = ExportReport(out, fmt)
-    writer = {"pairs": _pairs, "manifest": _manifest, "geojson": _geojson,
-              "gmberton": _gmberton}[fmt]
+    writer = {"pairs": _pairs, "manifest": _manifest, "geojson": _geojson}[fmt]
     writer(store, out, items, report, progress)
     log.info(report.summary())
     return report
@@ -208,46 +205,6 @@ def _geojson(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRec
                     encoding="utf-8")
     report.files.append(dest)
     report.written = len(features)
-    _step(progress, len(items), len(items))
-
-
-def _gmberton(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecord]],
-              report: ExportReport, progress: Progress | None) -> None:
-    """Queries named by their confirmed location, the gallery photos they were matched to named
-    by their own: the research tools then find each query's positive within 25 m."""
-    from geomatch_app.data import gmberton
-
-    test = out / "images" / "test"
-    dirs = {k: test / k for k in ("database", "queries")}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
-        if not d.resolve().is_relative_to(out.resolve()):
-            raise ExportError(f"would write outside the export folder ({d.resolve()})", out,
-                              "choose an empty folder without links")
-    done_refs: set[str] = set()
-    for i, (q, d) in enumerate(items, start=1):
-        _step(progress, i - 1, len(items))
-        if d.lat is None or d.lon is None:
-            report.skipped.append((q.path, "confirmed without a location"))
-            continue
-        if not Path(q.path).is_file():
-            report.skipped.append((q.path, "file not found"))
-            continue
-        if d.candidate_path and d.candidate_path not in done_refs:
-            image = store.find_image(d.candidate_path)
-            lat = image.lat if image and image.lat is not None else d.lat
-            lon = image.lon if image and image.lon is not None else d.lon
-            if Path(d.candidate_path).is_file():
-                dest = gmberton.unique_name(dirs["database"], lat, lon,
-                                            image.heading if image else None,
-                                            f"{len(done_refs) + 1:05d}")
-                gmberton.write_image(d.candidate_path, dest)
-                report.files.append(dest)
-                done_refs.add(d.candidate_path)
-        dest = gmberton.unique_name(dirs["queries"], d.lat, d.lon, d.heading, f"q{i:05d}")
-        gmberton.write_image(q.path, dest)
-        report.files.append(dest)
-        report.written += 1
     _step(progress, len(items), len(items))
 
 

@@ -116,9 +116,9 @@ def test_vpr_recall_counts_unranked_queries_as_misses():
 
 
 def test_export_round_trips(tmp_path):
+    from geomatch_app.app.export import export
     from geomatch_app.core.paths import shared_data_dir
     from geomatch_app.store import Store
-    from geomatch_app.store.export import export
 
     data = shared_data_dir()
     if data is None or not (data / "fordham_places").is_dir():
