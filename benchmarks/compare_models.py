@@ -230,7 +230,8 @@ def _slug(text: str) -> str:
 
 def markdown(results: list[dict], sets: list[str], title: str) -> str:
     head = "| run | dim | params | ms/img | " + " | ".join(f"{s} R@1/5/10/20" for s in sets)
-    lines = [f"### {title}", "", head + " |", "|---|---|---|---|" + "---|" * len(sets)]
+    head += " | val R@1 / R@20 before → after"
+    lines = [f"### {title}", "", head + " |", "|---|---|---|---|" + "---|" * (len(sets) + 1)]
     for r in results:
         cells = []
         for s in sets:
@@ -238,8 +239,12 @@ def markdown(results: list[dict], sets: list[str], title: str) -> str:
             cells.append("/".join(f"{100 * rec.get(k, float('nan')):.0f}"
                                   for k in ("R@1", "R@5", "R@10", "R@20")))
         ms = np.mean([v["ms_per_image"] for v in r["sets"].values()]) if r["sets"] else 0
+        vb, va = r.get("val_before") or {}, r.get("val_after") or {}
+        val = (f"{100 * vb.get('R@1', 0):.1f} / {100 * vb.get('R@20', 0):.1f} → "
+               f"{100 * va.get('R@1', 0):.1f} / {100 * va.get('R@20', 0):.1f}"
+               if va else "–")
         lines.append(f"| {r['label']} | {r['dim']} | {r['params'] / 1e6:.2f} M | {ms:.1f} | "
-                     + " | ".join(cells) + " |")
+                     + " | ".join(cells) + f" | {val} |")
     return "\n".join(lines) + "\n"
 
 
@@ -248,10 +253,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("config", help="JSON file with sets, common training settings and runs")
     ap.add_argument("--only", default="", help="comma-separated run labels to run")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--markdown-only", action="store_true",
+                    help="rewrite the .md table from the existing JSON results")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     cfg = json.loads(Path(args.config).read_text())
+    if args.markdown_only:
+        stem = RESULTS / f"compare_{cfg['name']}"
+        doc = json.loads(stem.with_suffix(".json").read_text())
+        stem.with_suffix(".md").write_text(markdown(doc["runs"], cfg["sets"], cfg["name"]))
+        print(stem.with_suffix(".md").read_text())
+        return 0
     root = shared_data_dir()
     if root is None:
         print("../shared/data is absent", file=sys.stderr)
