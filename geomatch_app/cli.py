@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 import logging
 import sys
+import traceback
 
 from geomatch_app import __version__
 from geomatch_app.commands import curate, db, eval, export, index, models, query, train
@@ -49,8 +50,20 @@ def missing_packages(command: str | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Every way it can fail ends here as one line on stderr:
+
+    - exit 2: a usage error (argparse: unknown option, a value of the wrong kind or range);
+    - exit 1: the command could not do its job — a :class:`GeomatchError` (its text names the
+      file and says what to do), an operating-system error on a named file (disk full,
+      permission denied), or, as a last resort, an unexpected error, reported as a bug with
+      the advice to rerun with ``-vv`` for the traceback;
+    - exit 130: cancelled or interrupted.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
@@ -64,14 +77,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GeomatchError as exc:
-        print(f"geomatch: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
     except Cancelled:
         print("geomatch: cancelled", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("\ngeomatch: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        return _fail("out of memory", "use a smaller --batch-size, fewer photos or a bigger "
+                     "machine")
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", "check the path, its permissions and the "
+                     "free disk space")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if args.verbose >= 2:
+            traceback.print_exc(file=sys.stderr)
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", "this is a bug in geomatch; "
+                     "rerun with -vv to see the traceback and report it")
+
+
+def _fail(message: str, hint: str = "") -> int:
+    text = " ".join(message.split())  # one line, whatever the exception text held
+    print(f"geomatch: error: {text}" + (f" — {hint}" if hint else ""), file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

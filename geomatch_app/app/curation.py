@@ -86,13 +86,14 @@ def status_of(store: Store, path: str) -> str | None:
     return q.status
 
 
-def confirmed_location(store: Store, path: str) -> tuple[float, float, float | None] | None:
-    """(lat, lon, heading) of the confirmed decision in force, for the map."""
+def confirmed_location(store: Store, path: str) -> tuple | None:
+    """(lat, lon, heading, precision_m, placed) of the confirmed decision in force, for the
+    map (precision_m None and placed "" when a candidate was confirmed)."""
     q = store.find_query(path, by_content=False)
     d = store.current_decision(q.id) if q is not None else None
     if d is None or d.status != "confirmed" or d.lat is None:
         return None
-    return (d.lat, d.lon, d.heading)
+    return (d.lat, d.lon, d.heading, d.precision_m, d.placed or None)
 
 
 def history_lines(store: Store, path: str) -> list[str]:

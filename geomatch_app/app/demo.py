@@ -45,7 +45,8 @@ def demo_index_is_current(index_dir: Path | None = None) -> bool:
     except GeomatchError:
         return False
     want = {r["path"] for r in demo_rows("gallery")}
-    have = {r["path"]: (r.get("size"), r.get("mtime_ns")) for r in index.records}
+    have = {r["path"]: (r.get("size"), r.get("mtime_ns"))
+            for batch in index.record_batches() for r in batch}
     if set(have) != want:
         return False
     for path, key in have.items():

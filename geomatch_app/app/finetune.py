@@ -4,6 +4,7 @@ so it runs inside the job, never on the GUI thread."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ from typing import TYPE_CHECKING
 from geomatch_app.app.indexing import build
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.paths import user_data_dir
-from geomatch_app.core.progress import Progress
+from geomatch_app.core.progress import Cancelled, Progress
 from geomatch_app.core.types import Photo
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from geomatch_app.index import Index
@@ -47,9 +50,9 @@ def load_gallery(src: str | list[Photo] | None) -> list[Photo] | None:
     """Gallery photos from an index folder (its records), a manifest / folder, or as given."""
     if src is None or isinstance(src, list):
         return src
-    if (Path(src) / "fingerprint.json").is_file():
-        from geomatch_app.index import Index
+    from geomatch_app.index import Index, is_index
 
+    if is_index(src):
         return Index.open(src).photos
     from geomatch_app.data.gallery import load_photos
 
@@ -93,9 +96,30 @@ def finetune(spec: DataSpec, config: TrainConfig, *, progress: Progress | None =
     if on_data is not None:
         on_data(data, target)
     result = train(data, config, target=target, progress=progress, on_event=on_event)
+    recalibrate(result.model_dir, progress)
     if spec.store is not None:
         register_model(spec.store, result)
     return result
+
+
+def recalibrate(model_dir: str | Path, progress: Progress | None = None) -> bool:
+    """Refit the match-probability calibration for the new weights (training.calibration) when
+    the base model has one; writes ``calibration.json`` and the card's section. Failing or
+    cancelled, the model stays as saved, only uncalibrated (its p_match is then not shown)."""
+    from geomatch_app.models.checkpoint import read_config
+    from geomatch_app.training.calibration import builtin_calibration_path, refit_model_dir
+
+    base = read_config(model_dir).get("base_model", "")
+    if not base or not builtin_calibration_path(base).is_file():
+        log.info("%s: base model %s has no calibration; not calibrated", model_dir, base)
+        return False
+    try:
+        refit_model_dir(model_dir, device="cpu", progress=progress)
+    except (GeomatchError, OSError, Cancelled) as exc:
+        log.warning("%s: calibration not refitted (%s); the model is saved uncalibrated",
+                    model_dir, exc or "cancelled")
+        return False
+    return True
 
 
 def register_model(store: Store, result: TrainResult) -> int:

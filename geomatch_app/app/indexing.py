@@ -12,21 +12,23 @@ from geomatch_app.data.gallery import ImportReport
 from geomatch_app.models import DEFAULT_MODEL
 
 if TYPE_CHECKING:
-    from geomatch_app.index import Index
+    from geomatch_app.index import Index, IndexOptions
     from geomatch_app.store import Store
 
 
 def build(source: str | Path | list, index_dir: str | Path, *, model: str = DEFAULT_MODEL,
           device: str = "auto", batch_size: int | None = None, workers: int | None = None,
           rebuild: bool = False, report: ImportReport | None = None,
-          store: Store | None = None, progress: Progress | None = None) -> Index:
+          store: Store | None = None, progress: Progress | None = None,
+          options: IndexOptions | None = None) -> Index:
     """Index ``source`` (folder, manifest or list of Photo) into ``index_dir``; with ``store``,
-    register the gallery, its images and the index there too."""
+    register the gallery, its images and the index there too. ``options``: the search
+    structure (index type, PCA), chosen from the gallery size by default."""
     from geomatch_app.index import build_index
 
     index = build_index(source, index_dir, model_name=model, device=device,
                         progress=progress, batch_size=batch_size, rebuild=rebuild,
-                        report=report, workers=workers)
+                        report=report, workers=workers, options=options)
     if store is not None:
         register_index(store, index, progress)
     return index

@@ -141,7 +141,8 @@ def register_index(store: Store, index: Index, progress: Progress | None = None
             stored = None
         if stored == key:
             return GallerySync(row.gallery_id, row.id, row.model_id, row.n_images, 0, 0)
-    sync = sync_index(store, folder, index.records, index.fingerprint, content_key=key,
+    photos = (r for batch in index.record_batches() for r in batch)
+    sync = sync_index(store, folder, photos, index.fingerprint, content_key=key,
                       progress=progress)
     log.info("%s: registered %d gallery photos in %s (%d added or changed, %d removed)",
              folder, sync.n_images, store.path, sync.changed, sync.removed)

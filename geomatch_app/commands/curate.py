@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import argparse
 
+from geomatch_app.commands import args as a
+
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("confirm", help="record where a query photo was taken",
                        description="Confirm a query photo's location as a gallery candidate "
                        "or a map point. The photo is added to the database if it is new.")
     p.add_argument("--db", required=True, help="curation database")
-    p.add_argument("--query", required=True, help="the query photo")
+    p.add_argument("--query", required=True, type=a.non_empty, help="the query photo")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--candidate", help="the matching gallery photo")
-    where.add_argument("--lat", type=float, help="latitude of a map point (WGS84)")
-    p.add_argument("--lon", type=float, help="longitude of the map point")
-    p.add_argument("--heading", type=float, help="camera direction, degrees from north")
+    where.add_argument("--candidate", type=a.non_empty, help="the matching gallery photo")
+    where.add_argument("--lat", type=a.latitude, help="latitude of a map point (WGS84)")
+    p.add_argument("--lon", type=a.longitude, help="longitude of the map point")
+    p.add_argument("--heading", type=a.heading, help="camera direction, degrees from north")
     p.add_argument("--status", default="confirmed",
                    choices=["confirmed", "rejected", "skipped", "unsure"])
     p.add_argument("--curator", default="", help="who decided")

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from geomatch_app.commands import args as a
 from geomatch_app.core.progress import terminal_progress
 
 
@@ -30,16 +31,20 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="OUT", help="write one row per query (failures to inspect)")
     p.add_argument("--report", metavar="OUT", help="write an HTML report (recall curve, error map)")
-    p.add_argument("--threshold", type=float, default=25.0,
+    p.add_argument("--threshold", type=a.positive_float, default=25.0,
                    help="metres within which a retrieved photo counts as a match (default 25)")
-    p.add_argument("--sigma-km", type=float, default=None,
+    p.add_argument("--sigma-km", type=a.positive_float, default=None,
                    help="kernel bandwidth of the location estimate in km (default 0.05)")
-    p.add_argument("-m", type=float, default=None, help="similarity exponent w = s^m (default 10)")
-    p.add_argument("-k", type=int, default=None,
+    p.add_argument("-m", type=a.non_negative_float, default=None,
+                   help="similarity exponent w = s^m (default 10)")
+    p.add_argument("-k", type=a.positive_int, default=None,
                    help="neighbours voting on the location (default 100)")
-    p.add_argument("--geocell-size", type=int, default=5,
+    p.add_argument("--geocell-size", type=a.positive_int, default=5,
                    help="max gallery photos per geocell for the geocell baseline (default 5)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--device", default="auto", type=a.device,
+                   help="cpu, cuda or auto (default)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="calibration without geometric verification of the top 5 (faster)")
     p.set_defaults(func=run)
 
 
@@ -68,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
     results = []
     rankings_by_run = []
+    verifier = None
+    if not args.no_verify:
+        from geomatch_app.models.verify import Verifier
+
+        verifier = Verifier()  # inliers depend on the photos only: shared by every index
     for index_dir in args.index:
         model, qs, rankings, votes, centroid = _rank(
             index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device)
@@ -79,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             m=m, k=k, geocell_votes=votes, geocell_centroid=centroid,
             n_skipped=n_unlabelled + len(report.skipped) + len(queries) - len(qs),
             progress=terminal_progress(f"scoring {label}")))
+        results[-1].calibration = _calibration(index_dir, qs, rankings, args, verifier)
 
     summaries = [r.summary() for r in results]
     vpr = _gmberton_recall(args.queries, report.photos, args.index, rankings_by_run)
@@ -90,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
           f"≤ {args.threshold:g} m (coordinates), {gt['by_place_id']} by place_id; "
           f"location estimate: KDE σ = {sigma:g} km, m = {m:g}, k = {k}")
     print(comparison_table(results))
+    for r in results:
+        print(_calibration_line(r))
     if first["n_located"] == 0:
         print("no query has coordinates: km accuracy is not available")
     if vpr:
@@ -131,6 +144,60 @@ def _gmberton_recall(source: str, queries, index_dirs, rankings_by_run) -> list[
         gallery = Index.open(index_dir).photos
         out.append(gmberton.vpr_recall(queries, gallery, ranked))
     return out
+
+
+def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict | None:
+    """calibration_summary of one index (None when its model has no calibration): every
+    query judged on its ranking and on the gallery without its true place (open set)."""
+    from geomatch_app.index import Index
+    from geomatch_app.training.calibration import (
+        index_gallery_stats,
+        judge,
+        load_calibration,
+        rerank_by_p,
+        without_place,
+    )
+    from geomatch_app.training.evaluation import calibration_summary
+
+    idx = Index.open(index_dir, device=args.device)
+    cal = load_calibration(idx.fingerprint)
+    if cal is None or not rankings:
+        return None
+    stats = index_gallery_stats(idx)  # computed once, cached in the index folder
+    verify = verifier is not None and cal.verified is not None
+    bar = terminal_progress(f"calibration ({idx.model_name})")
+    judged, removed, reranked = [], [], []
+    for i, (q, cands) in enumerate(zip(queries, rankings, strict=True)):
+        bar.step(i, len(queries), "judging")
+        kw = {"calibration": cal, "verify": verify, "rerank": False, "verifier": verifier,
+              "stats": stats}
+        j = judge(idx, q.path, cands, **kw)
+        judged.append(j)
+        reranked.append(rerank_by_p(j.candidates, int(cal.rerank.get("k", 5))))
+        rest = without_place(q, cands, args.threshold)
+        removed.append(judge(idx, q.path, rest, **kw) if rest else None)
+    bar.step(len(queries), len(queries), "judged")
+    return calibration_summary(queries, judged, removed, cal.match_threshold,
+                               cal.no_match_threshold, reranked if verify else None,
+                               args.threshold)
+
+
+def _calibration_line(res) -> str:
+    c = res.calibration
+    if c is None:
+        return f"{res.label}: no calibration for model {res.model} (raw scores only)"
+
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    o = c["open_set"]
+    line = (f"{res.label}: calibration top-1 AUROC {f(c['auroc'])}, ECE {f(c['ece'])} "
+            f"(n={c['n']}); open set: {f(o['removed_flagged_no_match'])} of removed-place "
+            f"queries flagged no_match, {f(o['correct_kept_match'])} of correct top-1 kept "
+            "as match")
+    if "recall_1_reranked" in c:
+        line += f"; R@1 re-ranked by verification {f(c['recall_1_reranked'])}"
+    return line
 
 
 def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: str):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from geomatch_app.commands import args as a
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export confirmed locations",
@@ -14,7 +16,8 @@ def add_parser(sub) -> None:
                        "images/test/{database,queries} named @UTM_east@UTM_north@…@.jpg, as "
                        "VPR-datasets-downloader writes and VPR-methods-evaluation reads.")
     p.add_argument("--db", required=True, help="curation database")
-    p.add_argument("--out", required=True, help="folder to write (must be new or empty)")
+    p.add_argument("--out", required=True, type=a.non_empty,
+                   help="folder to write (must be new or empty)")
     p.add_argument("--format", required=True, choices=["pairs", "manifest", "geojson", "gmberton"])
     p.add_argument("--curator", default=None, help="only this curator's confirmations")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from geomatch_app.commands import args as a
 from geomatch_app.core.progress import terminal_progress
 from geomatch_app.models import DEFAULT_MODEL
 
@@ -16,20 +17,28 @@ def add_parser(sub) -> None:
                        "changed files.")
     p.add_argument("src", help="folder of photos or manifest.csv")
     p.add_argument("--index", required=True, help="index folder to create or update")
-    p.add_argument("--model", default=DEFAULT_MODEL,
+    p.add_argument("--model", default=DEFAULT_MODEL, type=a.model_name,
                    help=f"model name (see `geomatch models`; default {DEFAULT_MODEL})")
     p.add_argument("--db", help="curation database: register the gallery and the index there")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--device", default="auto", type=a.device,
+                   help="cpu, cuda or auto (default)")
+    p.add_argument("--batch-size", type=a.positive_int, default=None,
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
-    p.add_argument("--workers", type=int, default=None, help="image decoding workers")
+    p.add_argument("--workers", type=a.non_negative_int, default=None,
+                   help="image decoding workers")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
+                   help="search structure (default auto: flat below 10k photos, HNSW below "
+                   "100k, IVF-PQ with OPQ and exact re-ranking above)")
+    p.add_argument("--pca", type=int, default=None, metavar="DIM",
+                   help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from geomatch_app.app.indexing import build
     from geomatch_app.data.gallery import ImportReport
+    from geomatch_app.index import IndexOptions
     from geomatch_app.store import Store
 
     report = ImportReport()
@@ -38,12 +47,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         idx = build(args.src, args.index, model=args.model, device=args.device,
                     progress=terminal_progress("indexing"), batch_size=args.batch_size,
-                    rebuild=args.rebuild, report=report, workers=args.workers, store=store)
+                    rebuild=args.rebuild, report=report, workers=args.workers, store=store,
+                    options=IndexOptions(type=args.index_type, pca=args.pca))
     finally:
         if store is not None:
             store.close()
     dt = time.perf_counter() - t0
-    print(f"indexed {len(idx)} photos with {idx.model_name} into {args.index} in {dt:.1f} s")
+    print(f"indexed {len(idx)} photos with {idx.model_name} into {args.index} in {dt:.1f} s "
+          f"({idx.index_type} index)")
     if store is not None:
         print(f"registered the gallery and the index in {args.db}")
     if report.no_location:

@@ -9,6 +9,8 @@ import logging
 import warnings
 from pathlib import Path
 
+from geomatch_app.commands import args as a
+
 log = logging.getLogger(__name__)
 
 
@@ -23,45 +25,60 @@ def add_parser(sub) -> None:
     q = msub.add_parser("init-netvlad", help="initialise NetVLAD centroids by k-means",
                         description="Sample local descriptors from photos, run k-means and save "
                         "the model with its NetVLAD centroids and alpha set.")
-    q.add_argument("model", help="a NetVLAD-family model, e.g. resnet18-netvlad")
+    q.add_argument("model", type=a.model_name, help="a NetVLAD-family model, e.g. resnet18-netvlad")
     q.add_argument("src", help="folder of photos or manifest.csv to sample descriptors from")
     q.add_argument("--out", required=True, help="folder to write the initialised model to")
-    q.add_argument("--descriptors", type=int, default=50_000, help="local descriptors to sample")
-    q.add_argument("--max-images", type=int, default=500, help="use at most this many photos")
-    q.add_argument("--clusters", type=int, default=64)
+    q.add_argument("--descriptors", type=a.positive_int, default=50_000,
+                   help="local descriptors to sample")
+    q.add_argument("--max-images", type=a.positive_int, default=500,
+                   help="use at most this many photos")
+    q.add_argument("--clusters", type=a.positive_int, default=64)
     q.add_argument("--no-pretrained", action="store_true",
                    help="start from random backbone weights")
-    q.add_argument("--device", default="cpu", help="cpu or cuda")
+    q.add_argument("--device", default="cpu", type=a.device, help="cpu or cuda")
     q.set_defaults(func=run_init_netvlad)
 
 
 def describe_models() -> list[dict]:
-    """One dict per registered model: name, dim, params, source, backbone, head, pretrained."""
-    import torch
-
-    from geomatch_app.models import get_model, list_models, model_info
+    """One dict per registered model: name, dim, params, source, backbone, head, pretrained;
+    a model that cannot be loaded gets an ``error`` instead of breaking the whole list."""
+    from geomatch_app.core.errors import GeomatchError
+    from geomatch_app.models import list_models
 
     rows = []
     for name in list_models():
-        info = model_info(name)
         try:
-            # On the meta device nothing is allocated: counting is instant even for VGG16.
-            # Fine-tuned models copy their weights onto it as a no-op, which torch warns about.
-            with torch.device("meta"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                model = get_model(name, pretrained=False)
-        except Exception:  # noqa: BLE001 - e.g. a fine-tuned model that must read its file
-            model = get_model(name, pretrained=False)
-        rows.append({
-            "name": name,
-            "dim": int(model.dim),
-            "params": int(sum(p.numel() for p in model.parameters())),
-            "source": info.source,
-            "backbone": info.backbone,
-            "head": info.head,
-            "pretrained": info.pretrained or "none (random initialisation)",
-        })
+            rows.append(_describe(name))
+        except GeomatchError as exc:  # one broken model folder must not hide the others
+            log.warning("%s", exc)
+            rows.append({"name": name, "dim": 0, "params": 0, "source": "",
+                         "backbone": "", "head": "", "pretrained": "", "error": str(exc)})
     return rows
+
+
+def _describe(name: str) -> dict:
+    import torch
+
+    from geomatch_app.models import get_model, model_info
+
+    info = model_info(name)
+    try:
+        # On the meta device nothing is allocated: counting is instant even for VGG16.
+        # Fine-tuned models copy their weights onto it as a no-op, which torch warns about.
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = get_model(name, pretrained=False)
+    except Exception:  # noqa: BLE001 - e.g. a fine-tuned model that must read its file
+        model = get_model(name, pretrained=False)
+    return {
+        "name": name,
+        "dim": int(model.dim),
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "source": info.source,
+        "backbone": info.backbone,
+        "head": info.head,
+        "pretrained": info.pretrained or "none (random initialisation)",
+    }
 
 
 def _human(n: int) -> str:
@@ -76,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(r["name"]) for r in rows)
     print(f"{'name':<{width}}  {'dim':>6}  {'params':>7}  source / pretrained weights")
     for r in rows:
+        if r.get("error"):
+            print(f"{r['name']:<{width}}  {'-':>6}  {'-':>7}  unusable: {r['error']}")
+            continue
         print(f"{r['name']:<{width}}  {r['dim']:>6}  {_human(r['params']):>7}  {r['source']}")
         print(f"{'':<{width}}  {'':>6}  {'':>7}  weights: {r['pretrained']}")
     return 0

@@ -8,6 +8,7 @@ import argparse
 import json
 
 from geomatch_app.app.ranking import DEFAULT_K, format_result
+from geomatch_app.commands import args as a
 
 
 def add_parser(sub) -> None:
@@ -15,11 +16,14 @@ def add_parser(sub) -> None:
     p.add_argument("photo", help="the query photo")
     p.add_argument("--index", required=True, help="index folder (see `geomatch index`)")
     p.add_argument("--db", help="curation database: record the ranking (or re-use a stored one)")
-    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"number of candidates "
+    p.add_argument("-k", type=a.positive_int, default=DEFAULT_K, help=f"number of candidates "
                    f"(default {DEFAULT_K})")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--sigma-km", type=float, default=None,
+    p.add_argument("--device", default="auto", type=a.device)
+    p.add_argument("--sigma-km", type=a.positive_float, default=None,
                    help="KDE bandwidth in km for the location estimate (default 0.05)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip geometric verification of the top 5 (p_match from descriptors "
+                   "only; faster)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     project = open_project(args.db, args.index, device=args.device, remember=False)
     try:
-        result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km)
+        result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km,
+                      verify=False if args.no_verify else None)
     finally:
         project.close()
     print(json.dumps(result.to_json(), indent=1) if args.json else format_result(result))

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from geomatch_app.commands import args as a
 from geomatch_app.core.progress import Progress, TerminalBar
 from geomatch_app.models import DEFAULT_MODEL
 
@@ -25,7 +26,7 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--db", help="curation database: train on its confirmed pairs")
     src.add_argument("--manifest", help="manifest.csv with query and gallery rows")
-    p.add_argument("--model", default=DEFAULT_MODEL,
+    p.add_argument("--model", default=DEFAULT_MODEL, type=a.model_name,
                    help="base model: registered or fine-tuned name, or a model folder")
     p.add_argument("--gallery", help="with --db: the gallery as an index folder or "
                    "manifest (default: the database's gallery images)")
@@ -33,37 +34,41 @@ def add_parser(sub) -> None:
                    "for MK-MMD domain adaptation, e.g. the archive's scans")
     p.add_argument("--out", help="model folder to write (default: the user models folder / "
                    "<model>-ft-<date>)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--queries-per-epoch", type=int, default=None,
+    p.add_argument("--epochs", type=a.positive_int, default=5)
+    p.add_argument("--queries-per-epoch", type=a.positive_int, default=None,
                    help="sample this many training queries per epoch (default: all)")
-    p.add_argument("--batch-size", type=int, default=4, help="tuples per step")
-    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (paper A: 1e-5)")
+    p.add_argument("--batch-size", type=a.positive_int, default=4, help="tuples per step")
+    p.add_argument("--lr", type=a.positive_float, default=1e-5,
+                   help="learning rate (paper A: 1e-5)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (paper A) or sgd with a step schedule (paper B)")
     p.add_argument("--loss", choices=LOSSES, default="ranking",
                    help="ranking (paper A, default), triplet / --plain-l2 triplet (paper C), "
                    "soft-triplet, dbl, edbl, multi-positive (paper D; edbl and multi-positive "
                    "use p×k batches), haf (paper B's multi-level loss, hierarchical models)")
-    p.add_argument("--margin", type=float, default=0.1)
+    p.add_argument("--margin", type=a.non_negative_float, default=0.1)
     p.add_argument("--plain-l2", action="store_true",
                    help="ranking/triplet on plain instead of squared L2 distances (paper C)")
-    p.add_argument("--scale", type=float, default=3.0,
+    p.add_argument("--scale", type=a.positive_float, default=3.0,
                    help="feature scale of the soft-triplet / DBL / eDBL / multi-positive losses")
-    p.add_argument("--pk-places", type=int, default=8, help="p×k batches: places per batch")
-    p.add_argument("--pk-per-place", type=int, default=4, help="p×k batches: photos per place")
-    p.add_argument("--alpha", type=float, default=0.99,
+    p.add_argument("--pk-places", type=a.positive_int, default=8,
+                   help="p×k batches: places per batch")
+    p.add_argument("--pk-per-place", type=a.positive_int, default=4,
+                   help="p×k batches: photos per place")
+    p.add_argument("--alpha", type=a.non_negative_float, default=0.99,
                    help="weight of MK-MMD in L = L_r + alpha·M (paper A: 0.99)")
-    p.add_argument("--target-crop", type=int, default=512,
+    p.add_argument("--target-crop", type=a.positive_int, default=512,
                    help="centre-crop target photos to a square of this side (paper A: 512)")
-    p.add_argument("--negatives", type=int, default=10, help="hardest negatives per query")
-    p.add_argument("--neg-cache", type=int, default=1000,
+    p.add_argument("--negatives", type=a.positive_int, default=10,
+                   help="hardest negatives per query")
+    p.add_argument("--neg-cache", type=a.positive_int, default=1000,
                    help="random negatives scored per query")
-    p.add_argument("--refresh-every", type=int, default=1000,
+    p.add_argument("--refresh-every", type=a.positive_int, default=1000,
                    help="queries between descriptor refreshes for mining")
-    p.add_argument("--freeze-below", type=int, default=None,
+    p.add_argument("--freeze-below", type=a.non_negative_int, default=None,
                    help="freeze backbone blocks below this index (default: conv1–conv3, "
                    "paper A)")
-    p.add_argument("--image-size", type=int, default=None,
+    p.add_argument("--image-size", type=a.positive_int, default=None,
                    help="input size (default: the model's); stored with the new model")
     p.add_argument("--no-augment", action="store_true", help="no colour jitter")
     p.add_argument("--augment-crop", action="store_true",
@@ -71,27 +76,30 @@ def add_parser(sub) -> None:
     p.add_argument("--augment-erase", action="store_true",
                    help="also random erasing (hurt in paper C)")
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
-    p.add_argument("--center-crop", type=int, default=None,
+    p.add_argument("--center-crop", type=a.positive_int, default=None,
                    help="centre-crop training queries to a square of this side (archive scans)")
-    p.add_argument("--cache-chunk", type=int, default=0,
+    p.add_argument("--cache-chunk", type=a.non_negative_int, default=0,
                    help="gradient caching: forward in chunks of this many images (0 = off)")
-    p.add_argument("--pos-m", type=float, default=25.0, help="positives within this distance")
-    p.add_argument("--neg-m", type=float, default=25.0, help="negatives beyond this distance")
-    p.add_argument("--pos-frames", type=int, default=0,
+    p.add_argument("--pos-m", type=a.non_negative_float, default=25.0,
+                   help="positives within this distance")
+    p.add_argument("--neg-m", type=a.non_negative_float, default=25.0,
+                   help="negatives beyond this distance")
+    p.add_argument("--pos-frames", type=a.non_negative_int, default=0,
                    help="numbered place ids within this many steps are positives")
-    p.add_argument("--neg-frames", type=int, default=0,
+    p.add_argument("--neg-frames", type=a.non_negative_int, default=0,
                    help="numbered place ids within this many steps are never negatives")
-    p.add_argument("--eval-m", type=float, default=25.0,
+    p.add_argument("--eval-m", type=a.non_negative_float, default=25.0,
                    help="validation: a retrieved photo within this distance is correct "
                    "(paper C trains with 5 m positives, tests at 25 m)")
-    p.add_argument("--eval-frames", type=int, default=0,
+    p.add_argument("--eval-frames", type=a.non_negative_int, default=0,
                    help="validation: numbered place ids within this many steps are correct")
-    p.add_argument("--val-fraction", type=float, default=0.2,
+    p.add_argument("--val-fraction", type=a.open_fraction, default=0.2,
                    help="share of places held out for validation")
-    p.add_argument("--max-train-queries", type=int, default=None)
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train-queries", type=a.positive_int, default=None)
+    p.add_argument("--device", default="auto", type=a.device,
+                   help="cpu, cuda or auto (default)")
+    p.add_argument("--threads", type=a.positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--seed", type=a.any_int, default=0)
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out from its last finished epoch")
     p.set_defaults(func=run)

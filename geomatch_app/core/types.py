@@ -41,6 +41,7 @@ class Candidate:
     heading: float | None = None
     place_id: str = ""
     distance_m: float | None = None  # distance to the location estimate, when known
+    p_match: float | None = None  # calibrated P(same place) (training.calibration), when known
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +52,7 @@ class Candidate:
             "lon": self.lon,
             "heading": self.heading,
             "place_id": self.place_id,
+            "p_match": None if self.p_match is None else round(float(self.p_match), 4),
         }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from geomatch_app.core.errors import ImageError, ManifestError
 from geomatch_app.core.types import Photo
-from geomatch_app.data.files import image_files
+from geomatch_app.data.files import walk_images
 from geomatch_app.data.images import read_geotag
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,15 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
     if role == "query" and not has_split:
         wanted = None  # a manifest without split: every row is a query
     report = ImportReport()
-    base = path.parent
+    base = path.parent.resolve()
+    n_fields = len(columns)
+    kept: dict[str, tuple[int, Photo]] = {}  # file -> (line, photo) of its first row
+    conflicts: dict[str, list[int]] = {}
     for line_no, raw in enumerate(rows, start=2):
+        shape = _row_shape(raw, n_fields, line_no)
+        if shape:
+            report.skipped.append((f"{path}:{line_no}", shape))
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         split = row.get("split", "").lower()
         if has_split and wanted is not None and split not in wanted:
@@ -88,7 +95,14 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
         if not rel:
             report.skipped.append((f"{path}:{line_no}", "empty path"))
             continue
-        file = (base / rel).resolve() if not Path(rel).is_absolute() else Path(rel)
+        if "\x00" in rel:
+            report.skipped.append((f"{path}:{line_no}", "path contains a NUL character"))
+            continue
+        file = (base / rel).resolve()
+        if not file.is_relative_to(base):
+            report.skipped.append((f"{path}:{line_no}", f"path {rel!r} points outside the "
+                                   "manifest's folder; keep the images in or below it"))
+            continue
         if not file.is_file():
             report.skipped.append((str(file), f"file not found (line {line_no} of {path.name})"))
             continue
@@ -104,13 +118,46 @@ def read_manifest(path: str | Path, role: str = "gallery") -> ImportReport:
             continue
         photo = Photo(str(file), lat, lon, heading, row.get("place_id", ""),
                       row.get("domain", ""), split or role)
+        first = kept.get(str(file))
+        if first is not None:
+            if _same_place(first[1], photo):
+                report.skipped.append((str(file), f"line {line_no} repeats line {first[0]}"))
+            else:
+                conflicts.setdefault(str(file), [first[0]]).append(line_no)
+            continue
+        kept[str(file)] = (line_no, photo)
+    for file, lines in conflicts.items():
+        # Two rows placing one photo in different places: neither can be trusted.
+        del kept[file]
+        report.skipped.append((file, "listed on lines " + ", ".join(map(str, lines))
+                               + " with different locations; keep one row"))
+    for _, photo in kept.values():
         if not photo.has_location:
-            report.no_location.append(str(file))
+            report.no_location.append(photo.path)
         report.photos.append(photo)
     if not report.photos and not report.skipped:
         log.warning("%s: no %s rows (split column values: %s)", path, role,
                     sorted({(r.get("split") or "").strip() for r in rows}))
     return report
+
+
+def _row_shape(raw: dict, n_fields: int, line_no: int) -> str:
+    """Why a row does not have the header's shape ('' when it does). A longer row usually hides
+    an unquoted comma, so its values sit under the wrong columns; a shorter one lacks columns
+    (such as split) that decide whether it is used at all."""
+    extra = raw.get(None)
+    if extra:
+        return (f"line {line_no} has {n_fields + len(extra)} fields but the header has "
+                f"{n_fields}; quote values that contain commas")
+    missing = sum(1 for k, v in raw.items() if k is not None and v is None)
+    if missing:
+        return (f"line {line_no} has {n_fields - missing} fields but the header has "
+                f"{n_fields}; fill in the missing columns")
+    return ""
+
+
+def _same_place(a: Photo, b: Photo) -> bool:
+    return (a.lat, a.lon, a.place_id) == (b.lat, b.lon, b.place_id)
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -140,21 +187,23 @@ def _valid_latlon(lat: float, lon: float) -> bool:
 
 
 def scan_folder(folder: str | Path) -> ImportReport:
-    """Every image under ``folder`` (recursive, sorted), located by its EXIF GPS."""
-    folder = Path(folder)
-    report = ImportReport()
-    for file in sorted(folder.rglob("*.[hH][eE][iI][cCfF]")):
-        report.skipped.append((str(file), "unsupported format (HEIF); convert to JPEG"))
-    for file in image_files(folder):
+    """Every image under ``folder`` (recursive, sorted), located by its EXIF GPS.
+
+    Links to folders, broken links, duplicate links and HEIF files are listed in ``skipped``
+    (see :func:`geomatch_app.data.files.walk_images`) so the curator sees what was left out."""
+    walk = walk_images(folder)
+    report = ImportReport(skipped=list(walk.skipped))
+    for file in walk.images:
         try:
             tag = read_geotag(file)
         except ImageError as exc:
             report.skipped.append((str(file), str(exc)))
             continue
-        photo = Photo(str(file.resolve()), split="gallery")
+        real = str(file.resolve())
+        photo = Photo(real, split="gallery")
         if tag is not None:
             photo.lat, photo.lon, photo.heading = tag.lat, tag.lon, tag.heading
         else:
-            report.no_location.append(str(file.resolve()))
+            report.no_location.append(real)
         report.photos.append(photo)
     return report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,14 @@ log = logging.getLogger(__name__)
 
 # Pillow's own bomb guard is 89 MP; archive scans can be larger, so the limit is ours and
 # configurable. Above it the file is refused with a message instead of exhausting memory.
+# Pillow raises only above *twice* its MAX_IMAGE_PIXELS (it merely warns in between), so
+# :func:`load_image` checks the declared size against MAX_PIXELS itself; Pillow's guard stays
+# as the backstop for decoders that allocate while opening.
 MAX_PIXELS = int(os.environ.get("GEOMATCH_MAX_PIXELS", 400_000_000))
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+# _unidentified_reason looks at this many leading bytes for a format signature.
+_SNIFF_BYTES = 32
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
@@ -32,8 +39,10 @@ def load_image(path: str | Path, max_side: int | None = None) -> Image.Image:
     Raises :class:`ImageError` naming the file for anything that cannot be decoded.
     """
     path = Path(path)
+    _check_regular_file(path)
     try:
         with Image.open(path) as im:
+            _check_pixels(im, path)
             if max_side and im.format == "JPEG":
                 # Decode huge JPEG scans at reduced size (DCT scaling) instead of full size.
                 im.draft("RGB", (max_side, max_side))
@@ -64,6 +73,33 @@ def load_image(path: str | Path, max_side: int | None = None) -> Image.Image:
     return rgb
 
 
+def _check_regular_file(path: Path) -> None:
+    """Refuse pipes, devices and folders before opening: reading a FIFO would block forever
+    and a device can stream without end."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageError("file not found", path,
+                         "check the path or re-import the gallery") from None
+    except OSError as exc:
+        raise ImageError(f"cannot be read ({exc.strerror or exc})", path,
+                         "check the file's permissions") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a device or socket")
+        raise ImageError(f"is {kind}, not an image file", path, "give the path of a photo")
+
+
+def _check_pixels(im: Image.Image, path: Path) -> None:
+    width, height = im.size
+    if MAX_PIXELS and width * height > MAX_PIXELS:
+        raise ImageError(
+            f"image too large to open safely ({width}×{height} = {width * height:,} pixels, "
+            f"limit {MAX_PIXELS:,})", path,
+            "downscale the scan, or raise the limit with GEOMATCH_MAX_PIXELS",
+        )
+
+
 def _unidentified_reason(path: Path) -> str:
     try:
         size = path.stat().st_size
@@ -73,7 +109,13 @@ def _unidentified_reason(path: Path) -> str:
         return "file is empty (0 bytes)"
     if path.suffix.lower() in {".heic", ".heif", ".avif"}:
         return f"unsupported format ({path.suffix.lower()[1:].upper()})"
-    head = path.read_bytes()[:32] if size > 0 else b""
+    head = b""
+    if size > 0:
+        try:
+            with path.open("rb") as fh:  # the signature only: never the whole (maybe huge) file
+                head = fh.read(_SNIFF_BYTES)
+        except OSError:
+            head = b""
     if b"ftypheic" in head or b"ftypmif1" in head or b"ftypheix" in head:
         return "unsupported format (HEIF/HEIC)"
     return "not a recognised image file"
@@ -122,6 +164,7 @@ def read_geotag(path: str | Path) -> GeoTag | None:
     Never raises for bad EXIF; raises ImageError only when the file cannot be opened at all.
     """
     path = Path(path)
+    _check_regular_file(path)
     try:
         with Image.open(path) as im:
             exif = im.getexif()
@@ -136,10 +179,14 @@ def read_geotag(path: str | Path) -> GeoTag | None:
 
 
 def parse_gps_ifd(gps: dict, path: str | Path = "") -> GeoTag | None:
+    """The position in an EXIF GPS IFD (tags 1–4: refs and degree/minute/second triples, 17:
+    image direction). Anything malformed gives None with a warning, never an exception: one bad
+    photo must not abort a whole folder."""
     try:
         lat = _dms_to_deg(gps.get(2), gps.get(1), "NS")
         lon = _dms_to_deg(gps.get(4), gps.get(3), "EW")
-    except (TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+    except (TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError,
+            OverflowError) as exc:
         log.warning("%s: invalid GPS EXIF (%s)", path, exc)
         return None
     if lat is None or lon is None:
@@ -153,7 +200,7 @@ def parse_gps_ifd(gps: dict, path: str | Path = "") -> GeoTag | None:
             h = float(gps[17])
             if math.isfinite(h):
                 heading = h % 360.0
-        except (TypeError, ValueError, ZeroDivisionError):
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
             heading = None
     return GeoTag(lat, lon, heading)
 
@@ -170,7 +217,13 @@ def _dms_to_deg(value, ref, refs: str) -> float | None:
         return None
     if isinstance(ref, bytes):
         ref = ref.decode("ascii", "ignore")
-    ref = (ref or "").strip().upper()[:1]
+    if ref is not None and not isinstance(ref, str):
+        # Some writers store the reference as a number (IFDRational / int). Its hemisphere is
+        # unknown, and guessing north/east would place the photo on the wrong side of the globe.
+        raise ValueError(f"GPS reference is a {type(ref).__name__} ({ref!r}), not N/S/E/W")
+    ref = (ref or "").replace("\x00", "").strip().upper()[:1]
+    if ref and ref not in refs:
+        raise ValueError(f"GPS reference {ref!r} is not one of {refs[0]}/{refs[1]}")
     if ref == refs[1]:
         deg = -abs(deg)
     return deg

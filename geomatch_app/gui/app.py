@@ -1,7 +1,8 @@
 """Start the desktop app: QApplication, the main window on a project — the last one the curator
 used, or the embedded demo the first time — and its queue ranked in the background.
 
-QtWebEngine is imported before the QApplication exists (Qt requires it for the map view);
+QtWebEngine is imported and the map's URL scheme registered before the QApplication exists
+(Qt requires both);
 torch is imported only by jobs, so the window appears at once.
 """
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QProgressDialog
 from geomatch_app.app import demo
 from geomatch_app.app.recent import ProjectRef
 from geomatch_app.gui.main_window import MainWindow
+from geomatch_app.gui.mapscheme import register_scheme
 from geomatch_app.gui.settings import APP, ORG
 from geomatch_app.gui.worker import Worker
 
@@ -43,6 +45,7 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-gpu")
     app = QApplication.instance()
     if app is None:
+        register_scheme()  # the map's geomatch:// scheme: only before the QApplication
         preload_llvm_users()
         app = QApplication(argv or [sys.argv[0]])
         app.setOrganizationName(ORG)

@@ -38,8 +38,12 @@ class InspectPanel(QTabWidget):
         self.query_slot = JobSlot(jobs)
         self.cand_slot = JobSlot(jobs)
         self.heat_slot = JobSlot(jobs)
+        self.verify_slot = JobSlot(jobs)
         self.heat_cache: dict[tuple[str, str, str], object] = {}
         self.model = None
+        self.index = None  # its stored descriptors spare occlusion one embedding
+        self.verifier = explain.new_verifier()
+        self.inspect.correspondences_requested.connect(self.verify_pair)
         self.query_path: str | None = None
         self.candidate: Candidate | None = None
 
@@ -83,7 +87,7 @@ class InspectPanel(QTabWidget):
         if c.distance_m is not None:
             title += f" · {c.distance_m:.0f} m from estimate"
         cached = self.images.get(c.path, VIEW_SIDE)
-        self.inspect.set_candidate(title, cached)
+        self.inspect.set_candidate(title, cached, path=c.path)
         if cached is None:
             w = Worker(load_qimage, c.path, VIEW_SIDE, pass_progress=False,
                        label="Loading candidate")
@@ -94,7 +98,7 @@ class InspectPanel(QTabWidget):
     def _on_cand_image(self, path: str, image: QImage) -> None:
         self.images.put(path, VIEW_SIDE, image)
         if self.candidate is not None and self.candidate.path == path:
-            self.inspect.set_candidate(self.inspect.cand_label.text(), image)
+            self.inspect.set_candidate(self.inspect.cand_label.text(), image, path=path)
             self.apply_heatmaps()
 
     def fit(self) -> None:
@@ -102,9 +106,10 @@ class InspectPanel(QTabWidget):
             v.fit()
 
     # -- heatmaps ----------------------------------------------------------------------------
-    def set_model(self, model, methods: list[str], current: str) -> None:
+    def set_model(self, model, methods: list[str], current: str, index=None) -> None:
         """The index's model arrived: which heatmaps it can draw."""
         self.model = model
+        self.index = index
         self.heat_cache.clear()
         self.inspect.set_methods(methods, current)
 
@@ -121,8 +126,8 @@ class InspectPanel(QTabWidget):
                for p, o in ((q, c.path), (c.path, q))):
             self.apply_heatmaps()
             return
-        self.inspect.set_overlays(None, None)
-        w = Worker(explain.heatmap_pair, self.model, method, q, c.path,
+        self.inspect.set_computing(method)
+        w = Worker(explain.heatmap_pair, self.model, method, q, c.path, index=self.index,
                    label=f"Heatmap ({method})")
         self.heat_slot.start(w, on_result=self._on_heatmaps, on_error=self.error.emit)
 
@@ -140,3 +145,20 @@ class InspectPanel(QTabWidget):
         hc = self.heat_cache.get(explain.cache_key(c.path, q, method))
         self.inspect.set_overlays(colorize(hq) if hq is not None else None,
                                   colorize(hc) if hc is not None else None)
+
+    # -- geometric verification --------------------------------------------------------------
+    def verify_pair(self) -> None:
+        """Verified correspondences of the pair on show (asked for by the Correspondences
+        view); the result names its pair, so a late one for another pair is dropped."""
+        q, c = self.inspect.pair()
+        if not q or not c:
+            return
+        w = Worker(explain.verify_pair, self.verifier, q, c, pass_progress=False,
+                   label="Verifying geometry")
+        self.verify_slot.start(
+            w, on_result=lambda r: self.inspect.set_correspondences(r[2], pair=(r[0], r[1])),
+            on_error=self._on_verify_error)
+
+    def _on_verify_error(self, exc: BaseException) -> None:
+        self.inspect.set_correspondences(None)
+        self.error.emit(exc)

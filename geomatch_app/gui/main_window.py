@@ -35,6 +35,7 @@ from geomatch_app.gui.rank_queue import RankQueue
 from geomatch_app.gui.results_panel import ResultsPanel
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
+from geomatch_app.training.calibration import verdict_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ class MainWindow(QMainWindow):
         self.queue = QueueWidget()
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
-        sort = QPushButton("Sort by uncertainty")
-        sort.clicked.connect(self.queue.sort_by_uncertainty)
+        sort = QPushButton("Sort by verdict")
+        sort.setToolTip("Confident matches first, then uncertain, then no match")
+        sort.clicked.connect(self.queue.sort_by_verdict)
         left = column(QLabel("Queue — drop photos or folders"), (self.queue, 1), sort)
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
@@ -76,13 +78,16 @@ class MainWindow(QMainWindow):
         self.grid = self.results.grid
         self.grid.candidate_selected.connect(self.session.pick_candidate)
         centre = split(Qt.Orientation.Vertical, [self.inspect_panel, self.results], [520, 300])
-        self.map = MapWidget(online=self.settings.basemap == "osm")
+        self.map = MapWidget(basemap=self.settings.basemap, overlay=self.settings.overlay,
+                             overlay_opacity=self.settings.overlay_opacity)
         self.map.marker_clicked.connect(self.select_candidate)
-        self.map.map_clicked.connect(self.place_manual)
-        self.map_panel = MapPanel(self.map, self.jobs)
+        self.map.manual_placed.connect(self.session.place)  # click, drag, heading, precision
+        self.map.error.connect(lambda exc: self._error(exc))
+        self.map.overlay_changed.connect(self._on_overlay_changed)
+        self.map_panel = MapPanel(self.map)
         self.map_panel.message("The map appears when a photo is ranked.")
         self.curation = CurationPanel()
-        self.curation.heading_changed.connect(self.session.set_heading)
+        self.curation.heading_changed.connect(self.map.set_heading)
         right = split(Qt.Orientation.Vertical, [self.map, self.curation], [560, 240])
         self.messages = MessagePanel()
         self.setCentralWidget(column((split(Qt.Orientation.Horizontal, [left, centre, right],
@@ -152,7 +157,7 @@ class MainWindow(QMainWindow):
         self._show_project()
         if getattr(index, "_model", None) is not None:
             self.inspect_panel.set_model(index.model, explain.heatmap_methods(index.model),
-                                         self.settings.heatmap)
+                                         self.settings.heatmap, index=index)
         self.ranker.k, self.ranker.sigma_km = self.settings.k, self.settings.sigma_km or None
         self.ranker.restart(self.project, [p for p in self.queue.paths()
                                            if self.queue.status(p) != "error"])
@@ -206,6 +211,8 @@ class MainWindow(QMainWindow):
     def _on_ranked(self, result: RankResult) -> None:
         est = result.estimate
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
+        self.queue.set_verdict(result.path, result.verdict,
+                               verdict_sort_key(result.verdict, result.p_best))
         if result.store_error:
             self._error(result.store_error)
         self._refresh_status(result.path)
@@ -246,16 +253,20 @@ class MainWindow(QMainWindow):
             return
         confirmed = curation.confirmed_location(self.store, s.path) if self.store else None
         sel = s.picked_candidate.rank if s.picked_candidate is not None else None
-        self.map_panel.show(s.result, confirmed, self.settings.basemap, sel)
+        self.map_panel.show(s.result, confirmed, sel)
 
     def select_candidate(self, rank: int) -> None:
         """Key 1–9 or a marker click: that candidate is picked everywhere."""
         self.session.pick_candidate(int(rank))
 
     def place_manual(self, lat: float, lon: float) -> None:
-        """A map click: the curator's own location for this photo (Enter confirms it)."""
+        """The curator's own location for this photo (Enter confirms it); a map click, a drag
+        of the point or of its direction handle do the same through the map."""
         heading = self.curation.heading.value()
-        self.session.place(lat, lon, heading if heading >= 0 else None)
+        self.map.set_manual(lat, lon, heading if heading >= 0 else None)
+
+    def _on_overlay_changed(self, path: str, opacity: int) -> None:
+        self.settings.overlay, self.settings.overlay_opacity = path, int(opacity)
 
     def _on_heatmap_method(self, method: str) -> None:
         self.settings.heatmap = method

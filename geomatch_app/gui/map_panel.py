@@ -1,85 +1,68 @@
-"""The map of the current photo: candidate markers, the estimate and its regions, the confirmed
-location and the curator's own placement. The page is written in a latest-wins job slot, so the
-map of a photo the curator already left never replaces the one on screen."""
+"""The map of the current photo, driven for the window: candidate markers, the estimate and its
+regions, the confirmed location, the photo's own EXIF GPS and the curator's placement.
+
+The map page is loaded once per session; ``show`` sends one JSON payload to it (no page is
+written or reloaded), so a decision redraws the markers and keeps the curator's view."""
 
 from __future__ import annotations
-
-import hashlib
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from geomatch_app.app.ranking import RankResult
 from geomatch_app.app.session import ManualPick
-from geomatch_app.core.paths import user_data_dir
 from geomatch_app.core.types import GeoTag
-from geomatch_app.gui.jobs import JobsBar, JobSlot
 from geomatch_app.gui.mapwidget import MapWidget
-from geomatch_app.gui.worker import Worker
-
-
-def map_path(query_path: str) -> Path:
-    """One HTML file per query under the user data folder (rewritten on each change)."""
-    folder = user_data_dir() / "maps"
-    folder.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha1(query_path.encode()).hexdigest()[:12]
-    return folder / f"{Path(query_path).stem[:40]}-{key}.html"
-
-
-def write_map(result: RankResult, confirmed: tuple | None, basemap: str,
-              selected: int | None) -> Path:
-    from geomatch_app.geo.mapview import render_map
-
-    conf = GeoTag(*confirmed) if confirmed is not None else None
-    return Path(render_map(map_path(result.path), result.candidates, result.estimate,
-                           confirmed=conf, basemap=basemap, selected=selected))
 
 
 class MapPanel(QObject):
-    """Drives the ``MapWidget`` for the window: ``show(result, …)``, ``highlight``, ``place``."""
+    """``show(result, confirmed, selected)``, ``highlight(rank)``, ``place(ManualPick)``."""
 
-    shown = Signal(str)  # the map page of this photo finished loading
+    shown = Signal(str)  # the map of this photo was sent to the page
 
-    def __init__(self, widget: MapWidget, jobs: JobsBar) -> None:
+    def __init__(self, widget: MapWidget) -> None:
         super().__init__(widget)
         self.widget = widget
-        self.slot = JobSlot(jobs)
         self.path: str | None = None
-        self._selected: int | None = None
-        self._manual: ManualPick | None = None
-        widget.loaded.connect(self._on_loaded)
+        self._exif: dict[str, GeoTag | None] = {}
 
     def message(self, text: str) -> None:
-        self.slot.cancel()
         self.path = None
         self.widget.show_message(text)
 
-    def show(self, result: RankResult, confirmed: tuple | None, basemap: str,
+    def show(self, result: RankResult, confirmed: tuple | None,
              selected: int | None = None) -> None:
         self.path = result.path
-        self._selected = selected
-        w = Worker(write_map, result, confirmed, basemap or "offline", selected,
-                   pass_progress=False, label="Drawing map")
-        self.slot.start(w, on_result=lambda html, p=result.path: self._on_written(p, html))
+        self.widget.show_query(result.path, result.candidates, result.estimate,
+                               confirmed=confirmed, exif=self.exif(result.path),
+                               selected=selected, trusted=result.verdict != "no_match")
+        self.shown.emit(result.path)
 
-    def _on_written(self, path: str, html: Path) -> None:
-        if path == self.path:
-            self.widget.show_file(html)
+    def exif(self, path: str) -> GeoTag | None:
+        """The GPS in the photo's own EXIF (a header read, once per photo)."""
+        if path not in self._exif:
+            from geomatch_app.data.images import read_geotag
+
+            try:
+                self._exif[path] = read_geotag(path)
+            except Exception:  # noqa: BLE001 - unreadable EXIF is no marker, not an error
+                self._exif[path] = None
+        return self._exif[path]
 
     def highlight(self, rank: int | None) -> None:
-        self._selected = rank
         if rank is not None:
             self.widget.highlight(rank)
 
     def place(self, pick: ManualPick | None) -> None:
-        self._manual = pick
-        if pick is not None:
-            self.widget.set_manual(pick.lat, pick.lon, pick.heading)
-
-    def _on_loaded(self, ok: bool) -> None:
-        if ok and self.path and self.widget.html_path is not None:
-            if self._manual is not None:
-                self.place(self._manual)
-            elif self._selected is not None:
-                self.widget.highlight(self._selected)
-            self.shown.emit(self.path)
+        """Show the session's hand placement; the map itself sent most of them, so an
+        unchanged one is not sent back (that would loop)."""
+        m = self.widget.manual
+        if pick is None:
+            if m is not None:
+                self.widget.clear_manual()
+            return
+        if m is not None and (m["lat"], m["lon"], m["heading"], m["precision_m"],
+                              m["placed"]) == (pick.lat, pick.lon, pick.heading,
+                                               pick.precision_m, pick.placed):
+            return
+        self.widget.set_manual(pick.lat, pick.lon, pick.heading, pick.precision_m,
+                               pick.placed, emit=False)

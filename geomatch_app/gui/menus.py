@@ -66,6 +66,7 @@ def build_menus(win) -> None:
     cur.addSeparator()
     add_action(win, cur, "&Previous photo", lambda: win.queue.step(-1), "Left")
     add_action(win, cur, "&Next photo", lambda: win.queue.step(1), "Right")
+    add_action(win, cur, "Sort by &verdict", win.queue.sort_by_verdict)
     add_action(win, cur, "Sort by &uncertainty", win.queue.sort_by_uncertainty)
     pick = cur.addMenu("Pick candidate")
     for n in range(1, 10):
@@ -79,6 +80,7 @@ def build_menus(win) -> None:
                                    on(actions.toggle_online))
     win.online_action.setCheckable(True)
     win.online_action.setChecked(win.settings.basemap == "osm")
+    add_action(win, view, "Find a &place on the map", win.map.search.setFocus, "Ctrl+L")
 
     tools = mb.addMenu("&Tools")
     win.finetune_action = add_action(win, tools, "&Fine-tune…", on(actions.open_finetune))

@@ -15,9 +15,11 @@ STATUS_COLORS = {
     "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000",
     "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000",
 }
-COL_NAME, COL_STATUS, COL_UNCERTAINTY = 0, 1, 2
+COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_VERDICT = 0, 1, 2, 3
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+VERDICT_ROLE = Qt.ItemDataRole.UserRole + 2  # (order, -p_best): training.calibration's key
+VERDICT_TEXT = {"match": "match", "uncertain": "uncertain", "no_match": "no match"}
 
 
 class _Item(QTreeWidgetItem):
@@ -30,6 +32,9 @@ class _Item(QTreeWidgetItem):
             a = float("inf") if a is None else a
             b = float("inf") if b is None else b
             return a < b
+        if col == COL_VERDICT:
+            return (self.data(0, VERDICT_ROLE) or (9, 0.0)) < (other.data(0, VERDICT_ROLE)
+                                                             or (9, 0.0))
         return self.text(col).lower() < other.text(col).lower()
 
 
@@ -39,8 +44,8 @@ class QueueWidget(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(3)
-        self.setHeaderLabels(["Photo", "Status", "± m"])
+        self.setColumnCount(4)
+        self.setHeaderLabels(["Photo", "Status", "± m", "Verdict"])
         self.setIconSize(QSize(56, 56))
         self.setRootIsDecorated(False)
         self.setAcceptDrops(True)
@@ -104,6 +109,17 @@ class QueueWidget(QTreeWidget):
         item = self._items.get(path)
         if item is not None and not image.isNull():
             item.setIcon(COL_NAME, QIcon(QPixmap.fromImage(image)))
+
+    def set_verdict(self, path: str, verdict: str | None, sort_key: tuple) -> None:
+        """The calibrated verdict of the photo's ranking (``sort_key`` orders the column:
+        confident matches first, then uncertain, then no match, then uncalibrated)."""
+        item = self._items.get(path)
+        if item is not None:
+            item.setData(0, VERDICT_ROLE, tuple(sort_key))
+            item.setText(COL_VERDICT, VERDICT_TEXT.get(verdict or "", ""))
+
+    def sort_by_verdict(self) -> None:
+        self.sortByColumn(COL_VERDICT, Qt.SortOrder.AscendingOrder)
 
     def sort_by_uncertainty(self) -> None:
         """Most uncertain first: the photos that need the curator's eye."""

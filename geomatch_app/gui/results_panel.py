@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from geomatch_app.app.ranking import RankResult
 from geomatch_app.gui.candidates import CandidateGrid
+from geomatch_app.gui.inspect import VerdictBanner
 
 
 def describe_result(result: RankResult) -> str:
@@ -14,25 +15,33 @@ def describe_result(result: RankResult) -> str:
     n = len(result.candidates)
     if est is None:
         return f"{n} candidates · no location estimate (no candidate has GPS)"
-    return (f"{n} candidates · estimate {est.lat:.5f}, {est.lon:.5f} ± {est.radius_m:.0f} m · "
-            f"confidence {est.confidence:.2f} · model {result.model}")
+    where = (f"estimate {est.lat:.5f}, {est.lon:.5f} ± {est.radius_m:.0f} m · "
+             f"confidence {est.confidence:.2f}")
+    if result.verdict == "no_match":
+        where = f"no trusted estimate (closest photos' centre {est.lat:.5f}, {est.lon:.5f})"
+    return f"{n} candidates · {where} · model {result.model}"
 
 
 class ResultsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.banner = VerdictBanner()  # "No confident match in this gallery — …"
         self.label = QLabel("")
         self.label.setWordWrap(True)
         self.grid = CandidateGrid()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.banner)
         lay.addWidget(self.label)
         lay.addWidget(self.grid, 1)
 
     def show_waiting(self, text: str) -> None:
         self.grid.set_candidates([])
+        self.banner.set_verdict(None, shown=False)
         self.label.setText(text)
 
     def show_result(self, result: RankResult) -> None:
         self.grid.set_candidates(result.candidates)
+        self.banner.set_verdict(result.verdict, result.p_best,
+                                shown=result.verdict is not None)
         self.label.setText(describe_result(result))

@@ -1,4 +1,5 @@
-"""Screenshots for the README: the main window on a ranked demo query and the side-by-side view.
+"""Screenshots for the README: the main window on a ranked demo query, the side-by-side view and
+the street-level map with a hand placement.
 
 ``python -m geomatch_app.gui.screenshot OUT_DIR`` (scripts/screenshot runs it under Xvfb). Uses a
 throw-away curation database so the user's own decisions never show up in the pictures.
@@ -66,6 +67,21 @@ def take(out_dir: Path, size: tuple[int, int] = (1500, 900)) -> list[Path]:
     _settle(app, 2.0)
     path = out_dir / "side-by-side.png"
     win.grab().save(str(path))
+    shots.append(path)
+
+    # street level: the shipped Helsinki demo basemap, a camera placed by hand with its
+    # direction (what a click and a drag of the handle do), found with the place search
+    win.inspect_panel.setCurrentIndex(0)
+    win.map.search_place("60.1703, 24.9415")
+    _settle(app, 1.0)
+    win.map._on_map_clicked(60.16985, 24.94385, 17)  # a click at zoom 17
+    win.map.set_heading(305)
+    _settle(app, 4.0)  # vector tiles are drawn on canvas after they arrive
+    path = out_dir / "street-map.png"
+    win.grab().save(str(path))
+    shots.append(path)
+    path = out_dir / "street-map-panel.png"
+    win.map.grab().save(str(path))
     shots.append(path)
     win.close()
     return shots

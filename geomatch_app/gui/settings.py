@@ -21,7 +21,9 @@ class Settings:
     sigma_km: float = 0.0  # KDE bandwidth in km; 0 = the estimate's default (0.05 km)
     curator: str = ""
     model: str = DEFAULT_MODEL
-    basemap: str = "offline"  # offline / osm (online) / none / a tile folder or .mbtiles
+    basemap: str = "offline"  # offline / none / osm / XYZ URL / .mbtiles, .pmtiles or folder
+    overlay: str = ""  # a historical map over the basemap (tile file or folder)
+    overlay_opacity: int = 70  # percent
     heatmap: str = "magnitude"
     opacity: int = 50  # heatmap overlay, percent
 

@@ -7,8 +7,11 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
@@ -41,20 +44,34 @@ class SettingsDialog(QDialog):
         self.basemap.setEditable(True)
         self.basemap.addItems(BASEMAPS)
         self.basemap.setCurrentText(settings.basemap)
-        self.basemap.setToolTip("offline: bundled world map (zoom 0–6); osm: online "
-                                "OpenStreetMap tiles; none: grid only; or the path of an "
-                                ".mbtiles file or a {z}/{x}/{y}.png tile folder")
+        self.basemap.setToolTip("offline: bundled world map (zoom 0–6) and the Helsinki "
+                                "street demo; none: grid only; osm: online OpenStreetMap "
+                                "tiles; an online server as https://…/{z}/{x}/{y}.png | "
+                                "attribution; or an .mbtiles / .pmtiles file or a "
+                                "{z}/{x}/{y} tile folder (docs/maps.md)")
         form = QFormLayout(self)
         form.addRow("Curator name", self.curator)
         form.addRow("Device", self.device)
         form.addRow("Candidates (k)", self.k)
         form.addRow("Location KDE σ", self.sigma)
-        form.addRow("Basemap", self.basemap)
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Pick an .mbtiles or .pmtiles file of your region (docs/maps.md)")
+        browse.clicked.connect(self._browse_basemap)
+        row = QHBoxLayout()
+        row.addWidget(self.basemap, 1)
+        row.addWidget(browse)
+        form.addRow("Basemap", row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _browse_basemap(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Basemap tiles", "",
+                                              "Tile sets (*.mbtiles *.pmtiles);;All files (*)")
+        if path:
+            self.basemap.setCurrentText(path)
 
     def accept(self) -> None:
         s = self.settings

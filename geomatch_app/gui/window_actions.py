@@ -49,9 +49,8 @@ def settings_dialog(win) -> None:
 
     if SettingsDialog(win.settings, win).exec():
         win.settings.save()
-        win.map.set_online(win.settings.basemap == "osm")
-        win.online_action.setChecked(win.settings.basemap == "osm")
-        win.draw_map()
+        win.map.set_basemap(win.settings.basemap)  # the page swaps layers, keeps its view
+        win.online_action.setChecked(win.map.online)
 
 
 def build_index_dialog(win) -> None:
@@ -72,8 +71,7 @@ def open_finetune(win) -> None:
 
 def toggle_online(win) -> None:
     win.settings.basemap = "osm" if win.online_action.isChecked() else "offline"
-    win.map.set_online(win.settings.basemap == "osm")
-    win.draw_map()
+    win.map.set_basemap(win.settings.basemap)
 
 
 def open_photos_dialog(win) -> None:

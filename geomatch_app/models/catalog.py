@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from geomatch_app.models import checkpoint
-from geomatch_app.models.registry import _REGISTRY, ModelInfo, _build_registered, _ensure_loaded
+from geomatch_app.models.registry import (
+    _REGISTRY,
+    ModelInfo,
+    _build_registered,
+    _ensure_loaded,
+    unknown_model,
+)
 
 DEFAULT_MODEL = "effnetlite2-gem"  # the off-the-shelf default every trained model must beat
 
@@ -48,9 +54,7 @@ def model_info(name: str) -> ModelInfo:
         info = _finetuned_info(name)
         if info is not None:
             return info
-        raise KeyError(
-            f"unknown model {name!r}; `geomatch models` lists the available ones"
-        ) from None
+        raise unknown_model(name) from None
 
 
 def get_model(name: str, pretrained: bool = True, **kwargs: Any):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable
@@ -86,14 +87,54 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ModelDirError(f"model config is unreadable ({exc})", path,
                             "re-save the model or delete the folder") from None
-    if cfg.get("format") != FORMAT or int(cfg.get("version", 0)) > FORMAT_VERSION:
-        raise ModelDirError(f"not a geomatch model config (format {cfg.get('format')!r}, "
-                            f"version {cfg.get('version')!r})", path,
-                            "use a model folder written by `geomatch train`")
-    if not cfg.get("base_model"):
+    if not isinstance(cfg, dict):
+        raise ModelDirError(f"model config is a JSON {type(cfg).__name__}, not an object",
+                            path, "use a model folder written by `geomatch train`")
+    version = cfg.get("version", 0)
+    if (cfg.get("format") != FORMAT or not isinstance(version, int) or isinstance(version, bool)
+            or not 0 < version <= FORMAT_VERSION):
+        raise ModelDirError(f"not a geomatch model config this version can read (format "
+                            f"{cfg.get('format')!r}, version {version!r})", path,
+                            "use a model folder written by `geomatch train`, or update geomatch")
+    if not cfg.get("base_model") or not isinstance(cfg["base_model"], str):
         raise ModelDirError("model config names no base_model", path,
                             "re-save the model with `geomatch train`")
+    problem = _config_problem(cfg)
+    if problem:
+        raise ModelDirError(f"model config is damaged: {problem}", path,
+                            "copy the model folder again or retrain")
     return cfg
+
+
+def _config_problem(cfg: dict[str, Any]) -> str:
+    """What is wrong with the typed fields of a config ('' when nothing). A hand-edited or
+    damaged config must be refused here, not crash later in preprocessing (a std of 0 divides
+    every pixel by zero; a size of 0 resizes every photo to nothing)."""
+    if not isinstance(cfg.get("base_kwargs") or {}, dict):
+        return "base_kwargs is not an object"
+    dim = cfg.get("dim", 1)
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
+        return f"dim {dim!r} is not a positive whole number"
+    pre = cfg.get("preprocess")
+    if pre is None:
+        return ""
+    if not isinstance(pre, dict):
+        return "preprocess is not an object"
+    size = pre.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
+        return f"preprocess size {size!r} is not a whole number of pixels in 8..4096"
+    for key in ("mean", "std"):
+        values = pre.get(key)
+        if (not isinstance(values, list) or len(values) != 3
+                or not all(_finite_number(v) for v in values)):
+            return f"preprocess {key} {values!r} is not three numbers"
+    if not all(v > 0 for v in pre["std"]):
+        return f"preprocess std {pre['std']!r} must be positive"
+    return ""
+
+
+def _finite_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def model_name_for(model_dir: Path) -> str:
@@ -124,8 +165,11 @@ def save_model(model, out_dir: str | Path, *, base_model: str | None = None,
                        if k not in ("pretrained", "pretrained_effective")}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT, "base_model": base})
-    os.replace(tmp, out / WEIGHTS_FILE)
+    try:
+        save_file(state, str(tmp), metadata={"format": FORMAT, "base_model": base})
+        os.replace(tmp, out / WEIGHTS_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (full disk) leaves no .tmp behind
     cfg = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -165,6 +209,10 @@ def load_model(model_dir: str | Path, device: str | None = None):
         raise ModelDirError(f"its base model {cfg['base_model']!r} is not available",
                             model_dir / CONFIG_FILE,
                             "install the geomatch version that has that model") from None
+    except (TypeError, ValueError) as exc:  # base_kwargs the architecture does not take
+        raise ModelDirError(f"its base_kwargs do not fit {cfg['base_model']!r} ({exc})",
+                            model_dir / CONFIG_FILE,
+                            "copy the model folder again or retrain") from None
     weights = model_dir / WEIGHTS_FILE
     try:
         state = load_file(str(weights))
@@ -209,5 +257,8 @@ def describe(model_dir: str | Path) -> dict[str, str]:
 
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -141,26 +141,91 @@ def haf_score_map(model: torch.nn.Module, image_tensor: torch.Tensor) -> np.ndar
     return out
 
 
+def _occlude(model: torch.nn.Module, x: torch.Tensor, g: torch.Tensor,
+             boxes: list[tuple[int, int, int, int]], batch: int, fill: float,
+             progress: Progress | None, done: int, total: int) -> tuple[list[float], int]:
+    """Cosine to ``g`` of copies of ``x`` with each (y0, y1, x0, x1) box filled, ``batch``
+    copies per forward pass; one progress step (and cancel check) per batch."""
+    sims: list[float] = []
+    for b in range(0, len(boxes), batch):
+        chunk = boxes[b:b + batch]
+        xb = x.repeat(len(chunk), 1, 1, 1)
+        for i, (y0, y1, x0, x1) in enumerate(chunk):
+            xb[i, :, y0:y1, x0:x1] = fill
+        sims += (model(xb) @ g).double().cpu().tolist()
+        done += 1
+        if progress is not None:
+            progress.step(done, total, "occlusion sensitivity")
+    return sims, done
+
+
+def _edges(n: int, parts: int) -> list[int]:
+    return [round(v) for v in np.linspace(0, n, parts + 1)]
+
+
 @torch.no_grad()
 def occlusion_map(model: torch.nn.Module, query_tensor: torch.Tensor,
                   gallery_desc: np.ndarray | torch.Tensor, patch: int | None = None,
                   stride: int | None = None, batch: int = 16, fill: float = 0.0,
-                  progress: Progress | None = None) -> np.ndarray:
+                  progress: Progress | None = None, grid: int = 4,
+                  refine: int = 4) -> np.ndarray:
     """Occlusion sensitivity (paper D): similarity drop when a patch hides each image region.
 
-    A ``patch``×``patch`` square of value ``fill`` (0 = the dataset mean after normalisation, i.e.
-    grey) slides with ``stride`` over the query; each occluded copy is embedded (``batch`` at a
-    time) and its cosine similarity to ``gallery_desc`` compared with the unoccluded one. Each
-    pixel gets the mean drop over the patches covering it: high = this region made the match.
-    Defaults: patch = 1/6 of the shorter side, stride = patch/2.
+    ``gallery_desc`` is the candidate's descriptor — pass the one stored in the index
+    (``index.descriptors([i])[0]``) rather than embedding the candidate again. ``fill`` 0 is
+    the dataset mean after normalisation, i.e. grey. High values = this region made the match.
+
+    Default, coarse to fine (~2 s for a 224-px model on one CPU core, benchmarks/
+    bench_heatmap.py): hide each cell of a ``grid``-row grid (columns follow the aspect ratio),
+    then split the ``refine`` cells whose hiding cost most into 2×2 and hide those quarters;
+    a refined cell keeps its coarse drop plus the quarters' deviation from their mean, and the
+    cell map is bilinearly upsampled, so the map is smooth and its mass stays where the coarse
+    pass put it. With ``patch`` (and ``stride``, default patch/2) given, the exhaustive sliding
+    window of the paper instead: each pixel gets the mean drop over the patches covering it.
     """
     x = _batch1(query_tensor, model)
     model = model.eval()
+    g = torch.as_tensor(np.asarray(gallery_desc, dtype=np.float32)).reshape(-1).to(x.device)
+    g = F.normalize(g, dim=0)
+    if patch is not None or stride is not None:
+        return _sliding_occlusion(model, x, g, patch, stride, batch, fill, progress)
+    _, _, h, w = x.shape
+    rows = max(1, min(grid, h))
+    cols = max(1, min(w, round(grid * w / h)))
+    ye, xe = _edges(h, rows), _edges(w, cols)
+    cells = [(r, c) for r in range(rows) for c in range(cols)]
+    boxes = [(ye[r], ye[r + 1], xe[c], xe[c + 1]) for r, c in cells]
+    n_refine = min(refine, len(cells))
+    total = math.ceil(len(boxes) / batch) + math.ceil(4 * n_refine / batch) + 1
+    base = float(model(x)[0] @ g)
+    if progress is not None:
+        progress.step(1, total, "occlusion sensitivity")
+    sims, done = _occlude(model, x, g, boxes, batch, fill, progress, 1, total)
+    coarse = np.array([base - s for s in sims]).reshape(rows, cols)
+    fine = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)
+    top = np.argsort(-coarse.ravel(), kind="stable")[:n_refine]
+    sub_boxes = []
+    for t in top:
+        r, c = divmod(int(t), cols)
+        ym = (ye[r] + ye[r + 1]) // 2
+        xm = (xe[c] + xe[c + 1]) // 2
+        for y0, y1 in ((ye[r], ym), (ym, ye[r + 1])):
+            for x0, x1 in ((xe[c], xm), (xm, xe[c + 1])):
+                sub_boxes.append((y0, y1, x0, x1))
+    sub, _ = _occlude(model, x, g, sub_boxes, batch, fill, progress, done, total)
+    for j, t in enumerate(top):
+        r, c = divmod(int(t), cols)
+        q = np.array([base - s for s in sub[4 * j:4 * j + 4]]).reshape(2, 2)
+        fine[2 * r:2 * r + 2, 2 * c:2 * c + 2] = coarse[r, c] + (q - q.mean())
+    return _upsample(torch.as_tensor(fine), (h, w))
+
+
+def _sliding_occlusion(model: torch.nn.Module, x: torch.Tensor, g: torch.Tensor,
+                       patch: int | None, stride: int | None, batch: int, fill: float,
+                       progress: Progress | None) -> np.ndarray:
     _, _, h, w = x.shape
     patch = patch or max(1, min(h, w) // 6)
     stride = stride or max(1, patch // 2)
-    g = torch.as_tensor(np.asarray(gallery_desc, dtype=np.float32)).reshape(-1).to(x.device)
-    g = F.normalize(g, dim=0)
     base = float(model(x)[0] @ g)
     ys = list(range(0, max(h - patch, 0) + 1, stride))
     xs = list(range(0, max(w - patch, 0) + 1, stride))
@@ -168,19 +233,12 @@ def occlusion_map(model: torch.nn.Module, query_tensor: torch.Tensor,
         ys.append(h - patch)
     if xs[-1] + patch < w:
         xs.append(w - patch)
-    boxes = [(y, xx) for y in ys for xx in xs]
+    boxes = [(y, y + patch, xx, xx + patch) for y in ys for xx in xs]
+    sims, _ = _occlude(model, x, g, boxes, batch, fill, progress, 0,
+                       math.ceil(len(boxes) / batch))
     drop = torch.zeros(h, w, dtype=torch.float64)
     count = torch.zeros(h, w, dtype=torch.float64)
-    n_batches = math.ceil(len(boxes) / batch)
-    for b in range(n_batches):
-        chunk = boxes[b * batch:(b + 1) * batch]
-        xb = x.repeat(len(chunk), 1, 1, 1)
-        for i, (y, xx) in enumerate(chunk):
-            xb[i, :, y:y + patch, xx:xx + patch] = fill
-        sims = (model(xb) @ g).double().cpu()
-        for (y, xx), s in zip(chunk, sims, strict=True):
-            drop[y:y + patch, xx:xx + patch] += base - float(s)
-            count[y:y + patch, xx:xx + patch] += 1
-        if progress is not None:
-            progress.step(b + 1, n_batches, "occlusion sensitivity")
+    for (y0, y1, x0, x1), s in zip(boxes, sims, strict=True):
+        drop[y0:y1, x0:x1] += base - s
+        count[y0:y1, x0:x1] += 1
     return (drop / count.clamp_min(1)).numpy().astype(np.float32)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from geomatch_app.core.errors import GeomatchError
+
 # Modules that register built-in models when imported.
 _BUILTIN_MODULES = ("geomatch_app.models.zoo",)
 
@@ -25,6 +27,19 @@ class ModelInfo:
     head: str = ""
     pretrained: str = ""  # where pretrained weights come from, "" when none offline
     default_kwargs: dict = field(default_factory=dict)
+
+
+class UnknownModelError(GeomatchError, KeyError):
+    """A model name that is neither registered nor a fine-tuned model folder. Also a KeyError,
+    for callers that look names up with ``except KeyError``."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_model(name: str) -> UnknownModelError:
+    return UnknownModelError(f"unknown model {name!r}",
+                             hint="`geomatch models` lists the available ones")
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -55,8 +70,7 @@ def _build_registered(name: str, pretrained: bool = True, **kwargs: Any):
     try:
         info = _REGISTRY[name]
     except KeyError:
-        raise KeyError(
-            f"unknown model {name!r}; `geomatch models` lists the available ones") from None
+        raise unknown_model(name) from None
     model = info.factory(pretrained=pretrained, **kwargs)
     model.name = name
     model.build_kwargs = {"pretrained": pretrained, **kwargs}

@@ -6,6 +6,7 @@ action in one transaction and returns plain records. See ``store.store`` for the
 
 from geomatch_app.store.errors import (
     ExportError,
+    InvalidValueError,
     NotFoundError,
     SchemaTooNewError,
     StoreError,
@@ -30,7 +31,8 @@ from geomatch_app.store.store import Store
 
 __all__ = [
     "OPEN", "SCHEMA_VERSION", "STATUSES", "Agreement", "DecisionRecord", "EventRecord",
-    "ExportError", "GalleryRecord", "HistoryEntry", "ImageRecord", "IndexRecord", "ModelRecord",
+    "ExportError", "GalleryRecord", "HistoryEntry", "ImageRecord", "IndexRecord",
+    "InvalidValueError", "ModelRecord",
     "NotFoundError", "QueryRecord", "SchemaTooNewError", "Store", "StoreError",
     "SuggestionRecord", "SuggestionRun",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geomatch_app.store import schema, undo
-from geomatch_app.store.errors import StoreError
+from geomatch_app.store.errors import StoreError, sqlite_error
 
 _ORPHANS = {
     "decision citing a suggestion of another query": """
@@ -46,9 +46,10 @@ def check_database(path: str | Path) -> CheckReport:
         raise StoreError("does not exist", path, "give the path of a geomatch database")
     report = CheckReport(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # as_uri() percent-encodes '#', '?' and '%': "cur#1.sqlite" must not open "cur"
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot be opened ({exc})", path) from None
+        raise sqlite_error(exc, path) from None
     try:
         conn.row_factory = None
         integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]

@@ -9,20 +9,23 @@ Three formats, one rule set:
 
 Export never writes outside its folder: every output name is built from a sanitised stem and
 checked to resolve inside the folder (a title or file name like ``../../x`` cannot escape, nor
-can a symlink planted in the folder). It never overwrites without ``force``.
+can a symlink planted in the folder), and all targets are checked before the first byte is
+written. It never overwrites without ``force``, and even then an export that fails half-way
+(full disk, read-only folder) leaves the previous export intact (see ``store.atomic``).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from geomatch_app.core.progress import Progress
+from geomatch_app.store import atomic
 from geomatch_app.store.errors import ExportError
 from geomatch_app.store.records import DecisionRecord, QueryRecord
 from geomatch_app.store.store import Store
@@ -78,29 +81,51 @@ def export(
     store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
     curator: str | None = None, progress: Progress | None = None,
 ) -> ExportReport:
-    """Write the current confirmations of ``store`` to ``out_dir`` in ``fmt``."""
+    """Write the current confirmations of ``store`` to ``out_dir`` in ``fmt``.
+
+    Three phases: plan every output file (nothing is written), check every target (inside the
+    folder, not a link), then write them all through :class:`~geomatch_app.store.atomic.
+    FolderWrite` — so a refusal comes before any image is copied, and a full disk or a
+    read-only folder leaves the earlier export as it was."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError("is not a folder", out, "give a folder to export into")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and not force and any(not atomic.is_staging(p) for p in out.iterdir()):
         raise ExportError("is not empty", out, "choose a new folder, or pass --force to "
                           "overwrite files there")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot be created ({exc.strerror or exc})", out,
+                          "choose a folder you can write to") from None
     items = store.confirmed(curator=curator)
     report = ExportReport(out, fmt)
-    writer = {"pairs": _pairs, "manifest": _manifest, "geojson": _geojson}[fmt]
-    writer(store, out, items, report, progress)
+    planner = {"pairs": _pairs, "manifest": _manifest, "geojson": _geojson}[fmt]
+    plan = atomic.FolderWrite(out)
+    planner(store, out, items, report, progress, plan)
+    for item in plan.items:
+        _check_target(out, item.rel)
+    report.files = plan.commit(progress)
+    if progress is not None:
+        progress.step(len(plan.items), len(plan.items), "exported")
     log.info(report.summary())
     return report
 
 
-def _copy(src: str, dest: Path, report: ExportReport) -> None:
-    if dest.is_symlink():
-        raise ExportError("is a link; refusing to write through it", dest)
-    shutil.copyfile(src, dest)
-    report.files.append(dest)
+def _check_target(root: Path, rel: PurePath) -> None:
+    """Refuse a target outside ``root`` or one that is (or sits below) a link."""
+    target = safe_join(root, *rel.parts)
+    for p in [target, *target.parents]:
+        if p == root:
+            break
+        if p.is_symlink():
+            raise ExportError("is a link; refusing to write through it", p,
+                              "remove the link or choose an empty folder")
+    if target.is_dir():
+        raise ExportError("is a folder where the export puts a file", target,
+                          "move it away or choose an empty folder")
 
 
 def _step(progress: Progress | None, i: int, n: int) -> None:
@@ -109,7 +134,7 @@ def _step(progress: Progress | None, i: int, n: int) -> None:
 
 
 def _pairs(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecord]],
-           report: ExportReport, progress: Progress | None) -> None:
+           report: ExportReport, progress: Progress | None, plan: atomic.FolderWrite) -> None:
     rows = []
     for i, (q, d) in enumerate(items, start=1):
         _step(progress, i - 1, len(items))
@@ -121,26 +146,24 @@ def _pairs(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecor
             report.skipped.append((q.path, f"file not found: {missing[0]}"))
             continue
         stem = f"{i:05d}_{safe_name(PurePath(q.path).stem, 60)}"
-        qdest = safe_join(out, "query", stem + PurePath(q.path).suffix.lower())
-        rdest = safe_join(out, "reference", stem + PurePath(d.candidate_path).suffix.lower())
-        qdest.parent.mkdir(exist_ok=True)
-        rdest.parent.mkdir(exist_ok=True)
-        _copy(q.path, qdest, report)
-        _copy(d.candidate_path, rdest, report)
+        qname = safe_name(stem + PurePath(q.path).suffix.lower())
+        rname = safe_name(stem + PurePath(d.candidate_path).suffix.lower())
+        plan.copy(f"query/{qname}", q.path)
+        plan.copy(f"reference/{rname}", d.candidate_path)
         rows.append({
-            "pair": stem, "query": f"query/{qdest.name}", "reference": f"reference/{rdest.name}",
+            "pair": stem, "query": f"query/{qname}", "reference": f"reference/{rname}",
             "lat": d.lat, "lon": d.lon, "heading": d.heading, "curator": d.curator,
             "model": d.model_name, "rank": d.rank, "decided_at": d.created_at, "title": q.title,
             "archive_id": q.archive_id, "date_from": q.date_from, "date_to": q.date_to,
             "query_source": q.path, "reference_source": d.candidate_path,
         })
-    _write_csv(safe_join(out, "pairs.csv"), PAIRS_COLUMNS, rows, report)
+    plan.text("pairs.csv", _csv_text(PAIRS_COLUMNS, rows))
     report.written = len(rows)
-    _step(progress, len(items), len(items))
 
 
 def _manifest(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecord]],
-              report: ExportReport, progress: Progress | None) -> None:
+              report: ExportReport, progress: Progress | None,
+              plan: atomic.FolderWrite) -> None:
     """Query rows (split=query) and the gallery images they were matched to (split=gallery),
     sharing a place_id: the gallery image's own place_id when it has one."""
     rows: list[dict] = []
@@ -159,28 +182,26 @@ def _manifest(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRe
                 image = (store.image(d.image_id) if d.image_id is not None
                          else store.find_image(d.candidate_path))
                 ref_place = (image.place_id if image and image.place_id else f"query{q.id}")
-                name = f"{len(refs) + 1:05d}_{safe_name(PurePath(d.candidate_path).name, 60)}"
-                dest = safe_join(out, "gallery", name)
-                dest.parent.mkdir(exist_ok=True)
-                _copy(d.candidate_path, dest, report)
-                refs[d.candidate_path] = (f"gallery/{dest.name}", ref_place)
-                rows.append({"path": f"gallery/{dest.name}", "place_id": ref_place,
+                name = safe_name(f"{len(refs) + 1:05d}_"
+                                 f"{safe_name(PurePath(d.candidate_path).name, 60)}")
+                plan.copy(f"gallery/{name}", d.candidate_path)
+                refs[d.candidate_path] = (f"gallery/{name}", ref_place)
+                rows.append({"path": f"gallery/{name}", "place_id": ref_place,
                              "lat": _num(image.lat if image else d.lat),
                              "lon": _num(image.lon if image else d.lon),
                              "domain": "reference", "split": "gallery"})
             place_id = refs[d.candidate_path][1]
-        dest = safe_join(out, "query", f"{i:05d}_{safe_name(PurePath(q.path).name, 60)}")
-        dest.parent.mkdir(exist_ok=True)
-        _copy(q.path, dest, report)
-        rows.append({"path": f"query/{dest.name}", "place_id": place_id, "lat": _num(d.lat),
+        name = safe_name(f"{i:05d}_{safe_name(PurePath(q.path).name, 60)}")
+        plan.copy(f"query/{name}", q.path)
+        rows.append({"path": f"query/{name}", "place_id": place_id, "lat": _num(d.lat),
                      "lon": _num(d.lon), "domain": "archive", "split": "query"})
         report.written += 1
-    _write_csv(safe_join(out, "manifest.csv"), MANIFEST_COLUMNS, rows, report)
-    _step(progress, len(items), len(items))
+    plan.text("manifest.csv", _csv_text(MANIFEST_COLUMNS, rows))
 
 
 def _geojson(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecord]],
-             report: ExportReport, progress: Progress | None) -> None:
+             report: ExportReport, progress: Progress | None,
+             plan: atomic.FolderWrite) -> None:
     features = []
     for i, (q, d) in enumerate(items):
         _step(progress, i, len(items))
@@ -198,25 +219,18 @@ def _geojson(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRec
                 "note": d.note, "kind": "map point" if d.is_point else "gallery candidate",
             },
         })
-    dest = safe_join(out, "confirmed.geojson")
-    if dest.is_symlink():
-        raise ExportError("is a link; refusing to write through it", dest)
-    dest.write_text(json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
-                    encoding="utf-8")
-    report.files.append(dest)
+    plan.text("confirmed.geojson",
+              json.dumps({"type": "FeatureCollection", "features": features}, indent=1))
     report.written = len(features)
-    _step(progress, len(items), len(items))
 
 
-def _write_csv(dest: Path, columns: list[str], rows: list[dict], report: ExportReport) -> None:
-    if dest.is_symlink():
-        raise ExportError("is a link; refusing to write through it", dest)
-    with dest.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    report.files.append(dest)
+def _csv_text(columns: list[str], rows: list[dict]) -> str:
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
 
 
 def _num(value: float | None) -> str:

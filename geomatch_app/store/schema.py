@@ -283,6 +283,12 @@ def current_version(db: sqlite_utils.Database) -> int:
     return int(row[0] or 0)
 
 
+def foreign_tables(db: sqlite_utils.Database) -> list[str]:
+    """Tables of a file that has no schema_version: another program's data, which geomatch
+    must not add its tables to (an empty file has none)."""
+    return sorted(n for n in db.table_names() if not n.startswith("sqlite_"))
+
+
 def migrate(db: sqlite_utils.Database, now: str, target: int = SCHEMA_VERSION) -> list[int]:
     """Apply migrations above the file's version up to ``target`` inside the caller's
     transaction; returns the versions applied."""

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,13 @@ from geomatch_app.core.progress import Progress
 from geomatch_app.core.types import Candidate, Estimate, Photo
 from geomatch_app.store import history as hist
 from geomatch_app.store import schema, undo
-from geomatch_app.store.errors import NotFoundError, SchemaTooNewError, StoreError
+from geomatch_app.store.errors import (
+    InvalidValueError,
+    NotFoundError,
+    SchemaTooNewError,
+    StoreError,
+    sqlite_error,
+)
 from geomatch_app.store.records import (
     OPEN,
     STATUSES,
@@ -138,7 +145,13 @@ class Store:
         if not self.path.exists():
             if not create:
                 raise StoreError("does not exist", self.path, "create it with `geomatch db init`")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create its folder ({exc.strerror or exc})", self.path,
+                                 "choose a folder you can write to") from None
+        elif not self.path.is_file():
+            raise StoreError("is not a file", self.path, "give the path of a database file")
         self._open_schema(backup_before_migrate)
 
     # ---- connections and transactions -------------------------------------------------------
@@ -152,16 +165,12 @@ class Store:
                     check_same_thread=False,
                 )
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                # WAL is set once, by _open_schema, after the file was accepted (it is a
+                # property of the file); these two are per connection and write nothing.
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(
-                    f"is not a geomatch database ({exc})", self.path,
-                    "choose another file, or restore it from a backup",
-                ) from None
-            if mode.lower() != "wal":
-                log.warning("%s: journal mode is %s, not WAL", self.path, mode)
+            except sqlite3.Error as exc:
+                raise sqlite_error(exc, self.path) from None
             db = sqlite_utils.Database(conn)
             self._local.db = db
             with self._lock:
@@ -189,7 +198,10 @@ class Store:
         db = self._db()
         if db.conn.in_transaction:
             raise RuntimeError("store actions do not nest")
-        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise sqlite_error(exc, self.path) from None
         tx = _Tx(db, query_id=query_id)
         try:
             yield tx
@@ -200,26 +212,50 @@ class Store:
                  json.dumps(tx.changes), int(undoable and bool(tx.changes)), tx.target_id),
             )
             db.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # read-only medium, full disk, I/O error
+            self._rollback(db)
+            raise sqlite_error(exc, self.path) from None
         except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
+            self._rollback(db)
             raise
 
+    @staticmethod
+    def _rollback(db: sqlite_utils.Database) -> None:
+        if db.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have ended it
+                db.conn.execute("ROLLBACK")
+
     def _open_schema(self, backup_before_migrate: bool) -> None:
+        """Accept the file (or refuse it, unchanged), then switch it to WAL and migrate."""
         db = self._db()
         try:
             found = schema.current_version(db)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"is not a geomatch database ({exc})", self.path,
-                "choose another file, or restore it from a backup",
-            ) from None
+            foreign = [] if found else schema.foreign_tables(db)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from None
         if found > schema.SCHEMA_VERSION:
             raise SchemaTooNewError(
                 f"was written by a newer geomatch (schema {found}, this version knows up to "
                 f"{schema.SCHEMA_VERSION})", self.path,
                 "update geomatch to open it; the file was not changed",
             )
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+            raise StoreError(
+                f"is an SQLite database of another program (tables: {shown})", self.path,
+                "give a new file name for a geomatch database; the file was not changed",
+            )
+        try:
+            mode = db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "SQLITE_READONLY" not in str(getattr(exc, "sqlite_errorname", "")):
+                raise sqlite_error(exc, self.path) from None
+            # A read-only medium (a CD, a locked share) can still be browsed; every write
+            # will say the file is read-only.
+            mode = db.conn.execute("PRAGMA journal_mode").fetchone()[0]
+            log.warning("%s: read-only; it can be browsed but not changed", self.path)
+        if mode.lower() != "wal":
+            log.warning("%s: journal mode is %s, not WAL", self.path, mode)
         if found == schema.SCHEMA_VERSION:
             return
         if found > 0 and backup_before_migrate:
@@ -228,13 +264,15 @@ class Store:
                 self.backup(backup)
                 log.info("%s: backed up schema v%d to %s before migrating", self.path, found,
                          backup)
-        db.conn.execute("BEGIN IMMEDIATE")
         try:
+            db.conn.execute("BEGIN IMMEDIATE")
             applied = schema.migrate(db, now_iso())  # re-reads the version inside the lock
             db.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._rollback(db)
+            raise sqlite_error(exc, self.path) from None
         except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
+            self._rollback(db)
             raise
         if applied and found > 0:
             log.info("%s: migrated schema %d -> %d", self.path, found, schema.SCHEMA_VERSION)
@@ -261,10 +299,16 @@ class Store:
     def backup(self, out: str | Path) -> Path:
         """A consistent copy via SQLite's online backup API (safe while others write)."""
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        dest = sqlite3.connect(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            dest = sqlite3.connect(out)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot be created ({exc})", out,
+                             "choose a folder you can write to") from None
         try:
             self._db().conn.backup(dest)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, out) from None
         finally:
             dest.close()
         return out
@@ -447,9 +491,12 @@ class Store:
                      [norm_path(path)])
         if row is None and by_content and (sha256 or Path(path).is_file()):
             digest = sha256 or file_sha256(path)
-            if digest:
-                row = _first(db, "SELECT id FROM queries WHERE sha256 = ? AND deleted = 0"
-                                 " ORDER BY id DESC", [digest])
+            # Only a query whose own file is gone can have moved here: two files that exist
+            # side by side with the same bytes (a copy, a re-scan) are two queries.
+            moved = [r for r in db.query(
+                "SELECT id, path FROM queries WHERE sha256 = ? AND deleted = 0"
+                " ORDER BY id DESC", [digest]) if not Path(r["path"]).exists()] if digest else []
+            row = moved[0] if moved else None
         return self.query(row["id"]) if row else None
 
     def queries_with_hash(self, sha256: str) -> list[QueryRecord]:
@@ -645,6 +692,9 @@ class Store:
             suggestion_id = int(row["id"]) if row else None
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        if candidate_path is not None and not str(candidate_path).strip():
+            raise InvalidValueError("the candidate path is empty",
+                                    hint="give the gallery photo's path, or a map point")
         _check_latlon(lat, lon)
         heading = _heading(heading)
         with self._write("decide", actor=curator, query_id=query_id) as tx:
@@ -666,7 +716,8 @@ class Store:
                 if sugg is None:
                     raise NotFoundError(f"has no suggestion {suggestion_id}", self.path)
                 if sugg["query_id"] != query_id:
-                    raise ValueError(f"suggestion {suggestion_id} belongs to another query")
+                    raise InvalidValueError(
+                        f"suggestion {suggestion_id} belongs to another query")
                 candidate_path = candidate_path or sugg["path"]
             elif candidate_path is not None:
                 model_filter = "AND r.model_id = ?" if model_id is not None else ""
@@ -692,7 +743,8 @@ class Store:
                     if heading is None:
                         heading = src["heading"]
             if status == "confirmed" and candidate_path is None and lat is None:
-                raise ValueError("a confirmation needs a candidate or a map point (lat, lon)")
+                raise InvalidValueError(
+                    "a confirmation needs a candidate or a map point (lat, lon)")
             dec = {
                 "query_id": query_id, "status": status, "candidate_path": candidate_path,
                 "image_id": image_id, "lat": lat, "lon": lon, "heading": heading,
@@ -905,11 +957,17 @@ def _photo_dict(p: Photo) -> dict[str, Any]:
 
 
 def _heading(value: float | None) -> float | None:
-    return None if value is None else float(value) % 360.0
+    if value is None:
+        return None
+    if not math.isfinite(float(value)):
+        raise InvalidValueError(f"heading {value} is not a number of degrees",
+                                hint="give 0–360 degrees clockwise from north, or none")
+    return float(value) % 360.0
 
 
 def _check_latlon(lat: float | None, lon: float | None) -> None:
     if (lat is None) != (lon is None):
-        raise ValueError("give both lat and lon, or neither")
+        raise InvalidValueError("give both lat and lon, or neither")
     if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):  # type: ignore[operator]
-        raise ValueError(f"not a WGS84 position: {lat}, {lon}")
+        raise InvalidValueError(f"not a WGS84 position: {lat}, {lon}",
+                                hint="latitude is -90..90, longitude -180..180")

@@ -127,6 +127,7 @@ class EvalResult:
     threshold_m: float
     n_skipped: int = 0
     kde: dict = field(default_factory=dict)
+    calibration: dict | None = None  # calibration_summary(), when the model has one
 
     def summary(self) -> dict:
         """The JSON the CLI prints: recall, accuracy_km, median_error_km, n_queries, ..."""
@@ -151,6 +152,8 @@ class EvalResult:
             "kde": self.kde,
             "baselines": {},
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
         for key, attr in (("top1", "top1_error_km"), ("geocell_votes", "geocell_error_km"),
                           ("geocell_centroid", "geocell_centroid_error_km")):
             e = [getattr(r, attr) for r in self.rows if getattr(r, attr) is not None]
@@ -209,6 +212,49 @@ def evaluate(queries: list[Photo], rankings: list[list[Candidate]], *, label: st
         progress.step(len(queries), len(queries), "scored")
     return EvalResult(label, model, rows, threshold_m, n_skipped,
                       {"sigma_km": sigma_km, "m": m, "k": k})
+
+
+# -- calibration (issue 12) ------------------------------------------------------------------
+
+def calibration_summary(queries: list[Photo], judged: list, judged_removed: list,
+                        match_threshold: float, no_match_threshold: float,
+                        reranked: list | None = None,
+                        threshold_m: float = DEFAULT_THRESHOLD_M) -> dict:
+    """How far the calibrated p_match can be trusted on this query set.
+
+    ``judged`` / ``judged_removed``: per query, training.calibration.Judgement of its ranking
+    and of its ranking against the gallery *without its true place* (open set). Reports the
+    top-1 correct-vs-wrong AUROC and ECE (``n`` top-1s), the share of removed-place rankings
+    flagged no_match, the share of correct top-1 kept as match, verdict counts, and R@1 after
+    re-ranking by verified p_match when ``reranked`` rankings are given.
+    """
+    from geomatch_app.training.calibration import auroc, ece
+
+    p, y, correct_match, removed_flag = [], [], [], []
+    verdicts = {"match": 0, "uncertain": 0, "no_match": 0}
+    for q, j, jr in zip(queries, judged, judged_removed, strict=True):
+        if not j.candidates or j.candidates[0].p_match is None:
+            continue
+        top = j.candidates[0]
+        ok = is_match(q, top, threshold_m)
+        p.append(top.p_match)
+        y.append(ok)
+        verdicts[j.verdict] = verdicts.get(j.verdict, 0) + 1
+        if ok:
+            correct_match.append(j.verdict == "match")
+        if jr is not None and jr.verdict is not None:
+            removed_flag.append(jr.verdict == "no_match")
+    out = {"n": len(p), "auroc": auroc(p, y), "ece": ece(p, y),
+           "thresholds": {"match": match_threshold, "no_match": no_match_threshold},
+           "verdicts": verdicts,
+           "open_set": {"n_removed": len(removed_flag),
+                        "removed_flagged_no_match": _share(removed_flag),
+                        "correct_kept_match": _share(correct_match)}}
+    if reranked is not None:
+        out["recall_1_reranked"] = recall_at(
+            [first_correct_rank(q, c, threshold_m) for q, c in zip(queries, reranked,
+                                                                   strict=True)], (1,))["1"]
+    return out
 
 
 # -- output ----------------------------------------------------------------------------------

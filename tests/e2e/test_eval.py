@@ -52,9 +52,11 @@ def test_eval_prints_recall_and_km_accuracy_and_writes_outputs(berlin_lund_index
 
 def test_eval_refuses_queries_without_ground_truth(berlin_lund_index, tmp_path, capsys):
     manifest, folder = berlin_lund_index
-    img = manifest.parent / "images" / "lund_02.jpg"
-    bad = tmp_path / "bad.csv"
-    bad.write_text(f"path,place_id,lat,lon,split\n{img},,,,query\n")
+    import shutil
+
+    shutil.copy(manifest.parent / "images" / "lund_02.jpg", tmp_path / "lund_02.jpg")
+    bad = tmp_path / "bad.csv"  # manifest paths stay inside the manifest's folder
+    bad.write_text("path,place_id,lat,lon,split\nlund_02.jpg,,,,query\n")
     capsys.readouterr()
     assert main(["eval", "--queries", str(bad), "--index", str(folder)]) == 1
     err = capsys.readouterr().err

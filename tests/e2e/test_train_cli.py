@@ -19,12 +19,16 @@ def small_manifest(tmp_path, shared_data):
     keep = {f"nordland_{n:05d}" for n in range(30000, 30250, 10)}
     with (src / "manifest.csv").open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["place_id"] in keep]
-    out = tmp_path / "manifest.csv"
+    import shutil
+
+    out = tmp_path / "manifest.csv"  # manifest paths stay inside its folder: copy the frames
     with out.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "path": str(src / r["path"])})
+            (tmp_path / r["path"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src / r["path"], tmp_path / r["path"])
+            w.writerow(r)
     return out
 
 

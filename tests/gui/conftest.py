@@ -1,7 +1,8 @@
 """GUI tests run offscreen with an isolated QSettings store and user data folder per test.
 
-QtWebEngine must be imported before pytest-qt creates the QApplication, and Chromium needs
-``--no-sandbox --disable-gpu`` in containers; both are set here, at import time.
+QtWebEngine must be imported and the map's URL scheme registered before pytest-qt creates the
+QApplication, and Chromium needs ``--no-sandbox --disable-gpu`` in containers; all of it is
+done here, at import time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
 
 import PySide6.QtWebEngineWidgets  # noqa: E402,F401 - must precede the QApplication
+
+from geomatch_app.gui.mapscheme import register_scheme  # noqa: E402
+
+register_scheme()  # the map's geomatch:// scheme, also only before the QApplication
 import pytest  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
 

@@ -44,8 +44,15 @@ def test_drop_files_and_folders_fills_queue(qtbot, window, tmp_path):
 
 
 def test_query_fills_grid_then_decide_undo_redo(qtbot, ranked_window, tmp_path):
+    from geomatch_app.gui.inspect import verdict_text
+
     win = ranked_window
     q = win.current
+    result = win.session.result
+    assert result.verdict in ("match", "uncertain", "no_match")  # the model is calibrated
+    assert win.results.banner.isVisible()
+    assert win.results.banner.text() == verdict_text(result.verdict, result.p_best)
+    assert win.queue.topLevelItem(0).text(3) == result.verdict.replace("_", " ")
     assert win.grid.count() == 8  # k from the settings
     ranks = [win.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(win.grid.count())]
     assert ranks == list(range(1, 9))

@@ -59,7 +59,9 @@ def test_manual_pick_keeps_heading_precision_and_what_was_placed(ranked):
                                                result=result, curator="Ann"))
     assert (d.lat, d.lon, d.heading, d.precision_m, d.placed) == (52.5, 13.4, 10.0, 25.0,
                                                                    "subject")
-    assert curation.confirmed_location(project.store, result.path) == (52.5, 13.4, 10.0)
+    # the map draws the precision circle and says what was placed
+    assert curation.confirmed_location(project.store, result.path) == (52.5, 13.4, 10.0, 25.0,
+                                                                       "subject")
 
 
 def test_confirm_without_pick_and_bad_points_are_messages(ranked):

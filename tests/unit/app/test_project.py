@@ -23,7 +23,7 @@ def test_attach_registers_gallery_images_and_index(tmp_path, berlin_index):
     try:
         images = project.store.images()
         assert len(images) == len(berlin_index) == 24
-        rec = {r["path"]: r for r in berlin_index.records}
+        rec = {r["path"]: r for batch in berlin_index.record_batches() for r in batch}
         for img in images:  # path, location, place id and the index's change key
             r = rec[img.path]
             assert (img.lat, img.lon, img.place_id) == (r["lat"], r["lon"], r["place_id"])

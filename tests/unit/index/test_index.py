@@ -11,7 +11,7 @@ import pytest
 from geomatch_app.core.errors import GeomatchError, ImageError, IndexMismatchError
 from geomatch_app.core.progress import Cancelled, Progress
 from geomatch_app.core.types import Photo
-from geomatch_app.index import Index, build_index
+from geomatch_app.index import Index, build_index, is_index
 
 
 @pytest.fixture()
@@ -32,8 +32,7 @@ def gallery(tmp_path, shared_data):
 def test_round_trip_and_search(tmp_path, gallery):
     built = build_index(gallery, tmp_path / "idx", device="cpu", workers=0)
     assert len(built) == 6
-    for name in ("index.faiss", "photos.json", "fingerprint.json"):
-        assert (tmp_path / "idx" / name).is_file()
+    assert is_index(tmp_path / "idx") and built.generation == 1
     opened = Index.open(tmp_path / "idx", device="cpu")
     assert opened.model_name == "effnetlite2-gem"
     assert [p.path for p in opened.photos] == [p.path for p in gallery]
@@ -81,10 +80,10 @@ def test_opening_with_another_model_is_a_clear_error(tmp_path, gallery):
 
 def test_changed_weights_are_detected(tmp_path, gallery):
     build_index(gallery[:2], tmp_path / "idx", device="cpu", workers=0)
-    fp_file = tmp_path / "idx" / "fingerprint.json"
-    fp = json.loads(fp_file.read_text())
-    fp["weight_hash"] = "0" * 16
-    fp_file.write_text(json.dumps(fp))
+    mf_file = tmp_path / "idx" / "gen-000001" / "manifest.json"
+    manifest = json.loads(mf_file.read_text())
+    manifest["fingerprint"]["weight_hash"] = "0" * 16
+    mf_file.write_text(json.dumps(manifest))
     idx = Index.open(tmp_path / "idx")
     with pytest.raises(IndexMismatchError, match="weights"):
         idx.search_paths([gallery[0].path])
@@ -121,7 +120,7 @@ def test_cancel_stops_indexing(tmp_path, gallery):
     with pytest.raises(Cancelled):
         build_index(gallery, tmp_path / "idx", device="cpu", workers=0, batch_size=2,
                     progress=progress)
-    assert not (tmp_path / "idx" / "index.faiss").exists()  # nothing half-written
+    assert not is_index(tmp_path / "idx")  # nothing half-written
 
 
 def test_not_an_index(tmp_path):

