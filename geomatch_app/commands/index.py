@@ -26,6 +26,10 @@ def add_parser(sub) -> None:
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
     p.add_argument("--workers", type=a.non_negative_int, default=None,
                    help="image decoding workers")
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default=None,
+                   help="descriptor engine: auto (ONNX Runtime on the CPU when installed, else "
+                   "torch), torch or onnx; default: $GEOMATCH_ENGINE or auto. Same descriptors, "
+                   "so an index may be built with one and queried with the other")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
     p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
                    help="search structure (default auto: flat below 10k photos, HNSW below "
@@ -39,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from geomatch_app.app.indexing import build
     from geomatch_app.data.gallery import ImportReport
     from geomatch_app.index import IndexOptions
+    from geomatch_app.index.engines import set_default_engine
     from geomatch_app.store import Store
 
+    set_default_engine(args.engine)  # None: GEOMATCH_ENGINE or auto
     report = ImportReport()
     t0 = time.perf_counter()
     store = Store(args.db) if args.db else None

@@ -19,6 +19,10 @@ def add_parser(sub) -> None:
     p.add_argument("-k", type=a.positive_int, default=DEFAULT_K, help=f"number of candidates "
                    f"(default {DEFAULT_K})")
     p.add_argument("--device", default="auto", type=a.device)
+    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default=None,
+                   help="descriptor engine: auto (ONNX Runtime on the CPU when installed, else "
+                   "torch), torch or onnx; default: $GEOMATCH_ENGINE or auto. Same descriptors, "
+                   "so an index may be built with one and queried with the other")
     p.add_argument("--sigma-km", type=a.positive_float, default=None,
                    help="KDE bandwidth in km for the location estimate (default 0.05)")
     p.add_argument("--no-verify", action="store_true",
@@ -31,7 +35,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from geomatch_app.app.project import open_project
     from geomatch_app.app.ranking import rank
+    from geomatch_app.index.engines import set_default_engine
 
+    set_default_engine(args.engine)  # None: GEOMATCH_ENGINE or auto
     project = open_project(args.db, args.index, device=args.device, remember=False)
     try:
         result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km,

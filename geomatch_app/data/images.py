@@ -33,9 +33,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".g
 GPS_IFD = 0x8825
 
 
-def load_image(path: str | Path, max_side: int | None = None) -> Image.Image:
+def load_image(path: str | Path, max_side: int | None = None,
+               draft_side: int | None = None) -> Image.Image:
     """Open ``path`` as an upright RGB image, optionally shrunk so its longer side ≤ max_side.
 
+    ``draft_side``: a JPEG may be decoded at 1/2, 1/4 or 1/8 size (DCT scaling) as long as both
+    sides stay ≥ draft_side — what a model with that input size needs, at a fraction of the
+    decoding cost.
     Raises :class:`ImageError` naming the file for anything that cannot be decoded.
     """
     path = Path(path)
@@ -43,9 +47,10 @@ def load_image(path: str | Path, max_side: int | None = None) -> Image.Image:
     try:
         with Image.open(path) as im:
             _check_pixels(im, path)
-            if max_side and im.format == "JPEG":
+            side = draft_side or max_side
+            if side and im.format in ("JPEG", "MPO"):
                 # Decode huge JPEG scans at reduced size (DCT scaling) instead of full size.
-                im.draft("RGB", (max_side, max_side))
+                im.draft("RGB", (side, side))
             im.load()
             im = _upright(im, path)
             rgb = to_rgb(im)

@@ -82,10 +82,16 @@ def _tangent_basis(clat: float, clon: float) -> tuple[np.ndarray, np.ndarray, np
     """Centre, east and north unit vectors at a point; at a pole "east" is fixed to +y so the
     basis stays defined (bearing formulas break down there)."""
     c = to_unit(clat, clon)
-    east = np.cross([0.0, 0.0, 1.0], c)
-    norm = np.linalg.norm(east)
-    east = np.array([0.0, 1.0, 0.0]) if norm < 1e-12 else east / norm
-    north = np.cross(c, east)
+    # the cross products z × c and c × east written out (np.cross on 3-vectors costs ~50 µs
+    # each, a noticeable part of a query's KDE); the same vectors to 1 ulp
+    cx, cy, cz = (float(v) for v in c)
+    norm = float(np.hypot(cx, cy))
+    if norm < 1e-12:
+        ex, ey = 0.0, 1.0
+    else:
+        ex, ey = -cy / norm, cx / norm
+    east = np.array([ex, ey, 0.0])
+    north = np.array([-(cz * ey), cz * ex, cx * ey - cy * ex])
     return c, east, north
 
 

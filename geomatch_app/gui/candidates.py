@@ -13,13 +13,13 @@ from geomatch_app.core.types import Candidate
 RANK_ROLE = Qt.ItemDataRole.UserRole
 
 
-def candidate_label(c: Candidate) -> str:
+def candidate_label(c: Candidate, place: str = "") -> str:
     dist = ""
     if c.distance_m is not None:
         dist = f" · {format_distance(c.distance_m)}"
     elif c.lat is None:
         dist = " · no GPS"
-    return f"{c.rank}  ({c.score:.2f}){dist}"
+    return f"{c.rank}  ({c.score:.2f}){dist}" + (f"\n{place}" if place else "")
 
 
 def format_distance(m: float) -> str:
@@ -54,14 +54,16 @@ class CandidateGrid(QListWidget):
         self._by_path: dict[str, list[QListWidgetItem]] = {}
         self.currentItemChanged.connect(self._on_current)
 
-    def set_candidates(self, candidates: list[Candidate]) -> None:
+    def set_candidates(self, candidates: list[Candidate],
+                       places: list[str] | None = None) -> None:
+        """Show ``candidates`` (``places``: their reverse-geocoded names, when known)."""
         self.blockSignals(True)
         self.clear()
         self.blockSignals(False)
         self.candidates = list(candidates)
         self._by_path = {}
-        for c in self.candidates:
-            item = QListWidgetItem(candidate_label(c))
+        for i, c in enumerate(self.candidates):
+            item = QListWidgetItem(candidate_label(c, places[i] if places else ""))
             item.setData(RANK_ROLE, c.rank)
             item.setIcon(self._blank)
             item.setToolTip(f"{Path(c.path).name}\nscore {c.score:.3f}\n{c.place_id}")

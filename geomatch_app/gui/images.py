@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage
 
 from geomatch_app.core.progress import Progress
 from geomatch_app.data.images import load_image
+from geomatch_app.gui.worker import Worker
 
 THUMB_SIDE = 160
 
@@ -78,6 +79,13 @@ def colorize(heat: np.ndarray, size: tuple[int, int] | None = None) -> QImage:
     qimg = QImage(rgba.data, rgba.shape[1], rgba.shape[0], 4 * rgba.shape[1],
                   QImage.Format.Format_RGBA8888)
     return qimg.copy()
+
+
+def thumbnails_job(paths: list[str], on_result) -> Worker:
+    """A job making the thumbnails of ``paths`` (QImage, or the error text per file)."""
+    w = Worker(make_thumbnails, paths, label="Thumbnails")
+    w.signals.result.connect(on_result)
+    return w
 
 
 class ImageCache:

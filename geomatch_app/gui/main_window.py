@@ -10,10 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QCloseEvent, QImage
 from PySide6.QtWidgets import (
-    QInputDialog,
     QLabel,
     QMainWindow,
-    QPushButton,
 )
 
 from geomatch_app.app import curation, explain, recent
@@ -21,8 +19,9 @@ from geomatch_app.app.project import Project, load_index, open_project
 from geomatch_app.app.ranking import RankResult
 from geomatch_app.app.session import ManualPick, Session
 from geomatch_app.core.paths import user_data_dir
+from geomatch_app.gui import window_actions as actions
 from geomatch_app.gui.curation_panel import CurationPanel
-from geomatch_app.gui.images import make_thumbnails
+from geomatch_app.gui.images import thumbnails_job
 from geomatch_app.gui.inspect_panel import InspectPanel
 from geomatch_app.gui.jobs import JobsBar, JobSlot
 from geomatch_app.gui.layout import column, split
@@ -30,9 +29,9 @@ from geomatch_app.gui.map_panel import MapPanel
 from geomatch_app.gui.mapwidget import MapWidget
 from geomatch_app.gui.menus import build_menus, update_undo_labels
 from geomatch_app.gui.messages import MessagePanel
-from geomatch_app.gui.queue import QueueWidget
+from geomatch_app.gui.queue import QueuePanel
 from geomatch_app.gui.rank_queue import RankQueue
-from geomatch_app.gui.results_panel import ResultsPanel
+from geomatch_app.gui.results_panel import ResultsPanel, place_of
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
 from geomatch_app.training.calibration import verdict_sort_key
@@ -61,13 +60,10 @@ class MainWindow(QMainWindow):
     # -- layout ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.jobs = JobsBar()
-        self.queue = QueueWidget()
+        left = QueuePanel()
+        self.queue = left.queue
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
-        sort = QPushButton("Sort by verdict")
-        sort.setToolTip("Confident matches first, then uncertain, then no match")
-        sort.clicked.connect(self.queue.sort_by_verdict)
-        left = column(QLabel("Queue — drop photos or folders"), (self.queue, 1), sort)
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
         self.inspect_panel.query_failed.connect(self._photo_error)
@@ -182,7 +178,7 @@ class MainWindow(QMainWindow):
             return new
         for p in new:
             self._refresh_status(p)
-        self.jobs.start(_thumbs_job(new, self._on_thumbs))
+        self.jobs.start(thumbnails_job(new, self._on_thumbs))
         self.ranker.add(new)
         if self.queue.currentItem() is None:
             self.queue.select_path(new[0])
@@ -213,6 +209,7 @@ class MainWindow(QMainWindow):
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
         self.queue.set_verdict(result.path, result.verdict,
                                verdict_sort_key(result.verdict, result.p_best))
+        self.queue.set_place(result.path, place_of(result))
         if result.store_error:
             self._error(result.store_error)
         self._refresh_status(result.path)
@@ -232,7 +229,7 @@ class MainWindow(QMainWindow):
             else:
                 self.results.show_result(s.result)
                 paths = list(dict.fromkeys(c.path for c in s.result.candidates))
-                self.jobs.start(_thumbs_job(paths, self._on_thumbs))
+                self.jobs.start(thumbnails_job(paths, self._on_thumbs))
                 self.draw_map()
             self.inspect_panel.show_candidate(None)
         if what in ("photo", "result", "pick"):
@@ -284,21 +281,11 @@ class MainWindow(QMainWindow):
         try:
             curation.decide(self.store, s.path, status,
                             s.pick if status == "confirmed" else None, result=s.result,
-                            curator=self._curator())
+                            curator=actions.ask_curator(self))
         except Exception as exc:  # noqa: BLE001 - shown, never lost silently
             self._error(exc)
             return
         self._after_change(s.path)
-
-    def _curator(self) -> str:
-        """The curator's name, asked once and kept in the settings."""
-        if not self.settings.curator:
-            name, ok = QInputDialog.getText(self, "Who is curating?", "Your name (recorded "
-                                            "with every decision):")
-            if ok and name.strip():
-                self.settings.curator = name.strip()
-                self.settings.save()
-        return self.settings.curator
 
     def undo(self) -> None:
         self._undo_redo(curation.undo)
@@ -346,9 +333,3 @@ class MainWindow(QMainWindow):
         self.jobs.cancel_all()
         QThreadPool.globalInstance().waitForDone(3000)
         super().closeEvent(event)
-
-
-def _thumbs_job(paths: list[str], on_result) -> Worker:
-    w = Worker(make_thumbnails, paths, label="Thumbnails")
-    w.signals.result.connect(on_result)
-    return w

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from geomatch_app.data.files import expand_paths  # noqa: F401 - re-exported for the window
 
@@ -118,6 +126,13 @@ class QueueWidget(QTreeWidget):
             item.setData(0, VERDICT_ROLE, tuple(sort_key))
             item.setText(COL_VERDICT, VERDICT_TEXT.get(verdict or "", ""))
 
+    def set_place(self, path: str, place: str) -> None:
+        """The reverse-geocoded name of the photo's estimate, under its file name."""
+        item = self._items.get(path)
+        if item is not None:
+            name = Path(path).name
+            item.setText(COL_NAME, f"{name}\n{place}" if place else name)
+
     def sort_by_verdict(self) -> None:
         self.sortByColumn(COL_VERDICT, Qt.SortOrder.AscendingOrder)
 
@@ -164,3 +179,19 @@ class QueueWidget(QTreeWidget):
 
 def _short_m(m: float) -> str:
     return f"{m / 1000:.1f} km" if m >= 1000 else f"{m:.0f} m"
+
+
+class QueuePanel(QWidget):
+    """The left column: the queue with its title and sort button."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.queue = QueueWidget()
+        sort = QPushButton("Sort by verdict")
+        sort.setToolTip("Confident matches first, then uncertain, then no match")
+        sort.clicked.connect(self.queue.sort_by_verdict)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("Queue — drop photos or folders"))
+        lay.addWidget(self.queue, 1)
+        lay.addWidget(sort)

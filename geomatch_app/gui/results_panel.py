@@ -10,13 +10,28 @@ from geomatch_app.gui.candidates import CandidateGrid
 from geomatch_app.gui.inspect import VerdictBanner
 
 
+def place_names(points: list[tuple]) -> list[str] | None:
+    """Offline reverse geocoding ("Lund, SE") once the gazetteer is loaded (the map warms it
+    up in the background); None before that, so the window never waits for it."""
+    from geomatch_app.geo import geocode
+
+    return geocode.place_names(points) if geocode.is_loaded() else None
+
+
+def place_of(result: RankResult) -> str:
+    est = result.estimate
+    names = place_names([(est.lat, est.lon)]) if est is not None else None
+    return names[0] if names else ""
+
+
 def describe_result(result: RankResult) -> str:
     est = result.estimate
     n = len(result.candidates)
     if est is None:
         return f"{n} candidates · no location estimate (no candidate has GPS)"
-    where = (f"estimate {est.lat:.5f}, {est.lon:.5f} ± {est.radius_m:.0f} m · "
-             f"confidence {est.confidence:.2f}")
+    place = place_of(result)
+    where = (f"estimate {est.lat:.5f}, {est.lon:.5f}{f' ({place})' if place else ''} ± "
+             f"{est.radius_m:.0f} m · confidence {est.confidence:.2f}")
     if result.verdict == "no_match":
         where = f"no trusted estimate (closest photos' centre {est.lat:.5f}, {est.lon:.5f})"
     return f"{n} candidates · {where} · model {result.model}"
@@ -41,7 +56,8 @@ class ResultsPanel(QWidget):
         self.label.setText(text)
 
     def show_result(self, result: RankResult) -> None:
-        self.grid.set_candidates(result.candidates)
+        self.grid.set_candidates(result.candidates,
+                                 place_names([(c.lat, c.lon) for c in result.candidates]))
         self.banner.set_verdict(result.verdict, result.p_best,
                                 shown=result.verdict is not None)
         self.label.setText(describe_result(result))

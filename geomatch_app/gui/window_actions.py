@@ -3,7 +3,7 @@ fine-tune dialogs. Functions of the window, so ``main_window`` stays layout and 
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from geomatch_app.app import recent
 from geomatch_app.gui.queue import expand_paths
@@ -87,3 +87,14 @@ def open_folder_dialog(win) -> None:
     if folder:
         win.add_photos(expand_paths([folder]))
 
+
+
+def ask_curator(win) -> str:
+    """The curator's name, asked once and kept in the settings (recorded on every decision)."""
+    if not win.settings.curator:
+        name, ok = QInputDialog.getText(win, "Who is curating?",
+                                        "Your name (recorded with every decision):")
+        if ok and name.strip():
+            win.settings.curator = name.strip()
+            win.settings.save()
+    return win.settings.curator

@@ -1,6 +1,8 @@
-"""Batched descriptor extraction: DataLoader workers decode images, the model embeds them.
+"""Batched descriptor extraction: DataLoader workers decode images, an engine embeds them.
 
 Unreadable images are reported, not fatal: their rows come back as NaN and the caller decides.
+JPEGs are decoded at reduced size in the DCT domain (Pillow ``draft``, see DRAFT_FACTOR); the
+engine (index/engines.py: torch or ONNX Runtime) runs the model.
 """
 
 from __future__ import annotations
@@ -23,17 +25,32 @@ log = logging.getLogger(__name__)
 
 def image_to_tensor(image, preprocess) -> torch.Tensor:
     """PIL RGB image → normalised (3, S, S) tensor. The whole frame is kept (resize, no crop):
-    street photos are wide and their edges carry place information."""
-    import torchvision.transforms.functional as TF
+    street photos are wide and their edges carry place information.
 
+    The arithmetic of torchvision's to_tensor + normalize (bit-identical), without importing
+    torchvision: its import holds the GIL ~0.2 s and froze the window on the first query."""
     size = preprocess.size
     img = image.resize((size, size), resample=2)  # bilinear
-    x = TF.to_tensor(img)
-    return TF.normalize(x, preprocess.mean, preprocess.std)
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+    x = x.to(torch.float32).div(255)
+    mean = torch.as_tensor(preprocess.mean, dtype=torch.float32)[:, None, None]
+    std = torch.as_tensor(preprocess.std, dtype=torch.float32)[:, None, None]
+    return x.sub_(mean).div_(std)
 
 
-def load_tensor(path: str, preprocess) -> torch.Tensor:
-    return image_to_tensor(load_image(path, max_side=max(1024, 4 * preprocess.size)), preprocess)
+# JPEGs are decoded at 1/2–1/8 size while both sides stay >= DRAFT_FACTOR × the input size.
+# At 2× the descriptors of ≤ 900 px photos are bit-identical to a full decode and large photos
+# decode ~3× faster; at 1× decoding is ~1.4× faster still but descriptors move (cosine down to
+# 0.988, 2 of 29 top-1s changed on the shared sets): benchmarks/bench_index.py.
+DRAFT_FACTOR = 2
+
+
+def load_tensor(path: str, preprocess, draft_factor: float = DRAFT_FACTOR) -> torch.Tensor:
+    """The model input for one file: decoded at reduced size (see DRAFT_FACTOR), then squashed
+    to the input size with the same bilinear resize as from a full decode."""
+    side = int(draft_factor * preprocess.size) if draft_factor else None
+    image = load_image(path, max_side=max(1024, 4 * preprocess.size), draft_side=side)
+    return image_to_tensor(image, preprocess)
 
 
 class ImageFiles(Dataset):
@@ -75,15 +92,19 @@ def default_batch_size(dev: torch.device) -> int:
 def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
                 batch_size: int | None = None,
                 workers: int | None = None, progress: Progress | None = None,
-                errors: list[tuple[str, str]] | None = None) -> np.ndarray:
+                errors: list[tuple[str, str]] | None = None,
+                engine: str | None = None) -> np.ndarray:
     """Descriptors (N, D) float32 for ``paths``; rows of unreadable images are NaN and the
-    (path, reason) pairs are appended to ``errors``."""
+    (path, reason) pairs are appended to ``errors``. ``engine``: auto|torch|onnx (None =
+    GEOMATCH_ENGINE or auto, see index/engines.py)."""
+    from geomatch_app.index.engines import get_engine
+
     progress = progress or Progress()
     dev = resolve_device(device)
-    model = model.to(dev).eval()
     out = np.full((len(paths), model.dim), np.nan, dtype=np.float32)
     if not paths:
         return out
+    run = get_engine(model, engine, dev)
     workers = default_workers(dev) if workers is None else workers
     batch_size = batch_size or default_batch_size(dev)
     loader = DataLoader(ImageFiles(paths, model.preprocess), batch_size=batch_size,
@@ -91,28 +112,17 @@ def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
                         collate_fn=_collate, pin_memory=dev.type == "cuda")
     done = 0
     progress.step(0, len(paths), "embedding")
-    with torch.inference_mode():
-        for idx, x, errs in loader:
-            progress.check()
-            ok = [j for j, e in enumerate(errs) if not e]
-            for j, e in enumerate(errs):
-                if e:
-                    log.warning("%s", e)
-                    if errors is not None:
-                        errors.append((paths[int(idx[j])], e))
-            if ok:
-                sel = torch.tensor(ok)
-                with _autocast(dev):
-                    d = model(x[sel].to(dev, non_blocking=True))
-                out[idx[sel].numpy()] = d.float().cpu().numpy()
-            done += len(idx)
-            progress.step(done, len(paths), os.path.basename(paths[int(idx[-1])]))
+    for idx, x, errs in loader:
+        progress.check()
+        ok = [j for j, e in enumerate(errs) if not e]
+        for j, e in enumerate(errs):
+            if e:
+                log.warning("%s", e)
+                if errors is not None:
+                    errors.append((paths[int(idx[j])], e))
+        if ok:
+            sel = torch.tensor(ok)
+            out[idx[sel].numpy()] = run(x[sel] if len(ok) < len(errs) else x)
+        done += len(idx)
+        progress.step(done, len(paths), os.path.basename(paths[int(idx[-1])]))
     return out
-
-
-def _autocast(dev: torch.device):
-    if dev.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    import contextlib
-
-    return contextlib.nullcontext()

@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,10 @@ from geomatch_app.index import structures
 from geomatch_app.index.metadata import ListTable, PhotoTable, to_photo, write_table
 from geomatch_app.index.structures import IndexOptions, Structure
 from geomatch_app.index.validate import REBUILD, DamagedIndexError, check_fingerprint, check_record
+from geomatch_app.models import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from geomatch_app.models.place import PlaceModel
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +208,7 @@ class Index:
         return out
 
 
-def load_model_for(fingerprint: dict, where: Path | str = ""):
+def load_model_for(fingerprint: dict, where: Path | str = "") -> PlaceModel:
     """Build the model an index or checkpoint was made with and check its weights match."""
     from geomatch_app.models import get_model
 
@@ -221,7 +226,8 @@ def load_model_for(fingerprint: dict, where: Path | str = ""):
 
 
 # -- building -------------------------------------------------------------------------------
-def build_index(source, index_dir: str | Path, model_name: str = "effnetlite2-gem",
+def build_index(source: str | Path | Sequence[Photo], index_dir: str | Path,
+                model_name: str = DEFAULT_MODEL,
                 device: str = "auto", progress: Progress | None = None,
                 batch_size: int | None = None,
                 rebuild: bool = False, report: ImportReport | None = None,

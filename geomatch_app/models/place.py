@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,11 +52,15 @@ class PlaceModel(nn.Module):
         return F.normalize(d, p=2.0, dim=1)
 
     def weight_hash(self) -> str:
-        """sha256 over every tensor of the state dict, in key order (16 hex chars)."""
+        """sha256 over every tensor of the state dict, in key order (16 hex chars).
+
+        The arrays are hashed through the buffer protocol, not copied with ``tobytes()``: the
+        same bytes and digest, and hashlib releases the GIL on them (a copy held it ~0.3 s and
+        froze the window while an index opened: benchmarks/bench_startup.py)."""
         h = hashlib.sha256()
         for key, t in sorted(self.state_dict().items()):
             h.update(key.encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            h.update(np.ascontiguousarray(t.detach().cpu().numpy()).reshape(-1).view(np.uint8))
         return h.hexdigest()[:16]
 
     def fingerprint(self) -> dict:

@@ -638,12 +638,13 @@ class Store:
     @staticmethod
     def _image_ids(db: sqlite_utils.Database, paths: list[str]) -> dict[str, int]:
         """Live gallery image ids of ``paths`` in one statement (newest row per path)."""
-        if not paths:
+        unique = list(dict.fromkeys(paths))
+        if not unique:
             return {}
-        marks = ", ".join("?" * len(paths))
+        marks = ", ".join("?" * len(unique))
         return {r[1]: int(r[0]) for r in db.execute(
             f"SELECT max(id), path FROM images WHERE deleted = 0 AND path IN ({marks})"
-            " GROUP BY path", list(dict.fromkeys(paths)))}
+            " GROUP BY path", unique)}
 
     def suggestion_runs(self, query_id: int) -> list[SuggestionRun]:
         """Every run for a query, newest first, each with its ranked suggestions."""

@@ -61,10 +61,11 @@ def evaluate_split(model, split: TrainSplit, rules: MatchRules | None = None, *,
         return Progress(report=lambda d, t, m: progress.report(offset + d, n_total, "validation"),
                         cancelled=progress.cancelled)
 
+    # torch, not ONNX: the weights change between validations, an export would not be reused
     g = embed_paths(model, [p.path for p in split.gallery], device=device,
-                    batch_size=batch_size, workers=workers, progress=sub(0))
+                    batch_size=batch_size, workers=workers, progress=sub(0), engine="torch")
     q = embed_paths(model, [p.path for p in queries], device=device, batch_size=batch_size,
-                    workers=workers, progress=sub(len(split.gallery)))
+                    workers=workers, progress=sub(len(split.gallery)), engine="torch")
     g = np.nan_to_num(g)
     q = np.nan_to_num(q)
     return recall_from_descriptors(q, g, positives)

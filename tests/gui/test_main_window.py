@@ -202,3 +202,15 @@ def test_queue_and_decisions_come_back_in_a_new_session(qtbot, ranked_window, tm
     report = check_database(db)
     assert report.ok and report.counts["galleries"] == 1 and report.counts["indexes"] == 1
     assert report.counts["images"] == len(opened_demo_index)
+
+
+def test_place_names_in_grid_queue_and_result_line(qtbot, ranked_window, monkeypatch):
+    from geomatch_app.geo import geocode
+
+    monkeypatch.setattr(geocode, "is_loaded", lambda: True)
+    monkeypatch.setattr(geocode, "place_names", lambda pts: ["Lund, SE"] * len(pts))
+    win = ranked_window
+    win._on_ranked(win.session.result)  # the same ranking delivered again, names known now
+    assert win.grid.item(0).text().endswith("\nLund, SE")
+    assert win.queue.topLevelItem(0).text(0).endswith("\nLund, SE")
+    assert "(Lund, SE)" in win.results.label.text()

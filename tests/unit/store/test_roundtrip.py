@@ -167,3 +167,16 @@ def test_photo_dicts_accepted(store: Store):
     assert store.add_images(gid, [Photo(path="/x/a.jpg", lat=1.5, lon=2.0)],
                             hash_files=False) == 1
     assert store.images(gid)[0].lat == 1.5
+
+
+def test_a_run_may_list_one_gallery_photo_twice(tmp_path):
+    from geomatch_app.core.types import Candidate
+
+    with Store(tmp_path / "c.sqlite") as store:
+        gid = store.add_gallery("g")
+        store.add_images(gid, [{"path": "/g/a.jpg", "lat": 1.0, "lon": 2.0}], hash_files=False)
+        q = store.add_query(tmp_path / "q.jpg")
+        run = store.record_suggestions(q, [Candidate(1, 0.9, "/g/a.jpg"),
+                                           Candidate(2, 0.8, "/g/a.jpg")], model="m")
+        image = store.find_image("/g/a.jpg").id
+        assert [s.image_id for s in store.run(run).suggestions] == [image, image]
