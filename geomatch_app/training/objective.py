@@ -84,7 +84,7 @@ class Outputs:
         return out
 
 
-def _tuple_loss(o: dict[str, torch.Tensor], lay: Layout, cfg) -> torch.Tensor:
+def _tuple_loss(o: dict[str, torch.Tensor], lay: Layout, cfg, weights=None) -> torch.Tensor:
     from geomatch_app.models import losses
 
     b, n_neg = lay.b, lay.n_neg
@@ -108,11 +108,12 @@ def _tuple_loss(o: dict[str, torch.Tensor], lay: Layout, cfg) -> torch.Tensor:
         y = torch.cat([torch.ones(b), torch.zeros(len(qi))]).to(desc)
         return losses.dbl_pair_loss(x1, x2, y, scale=cfg.scale)
     if cfg.loss == "haf":
-        return _haf_loss(o, lay, qi, ni, cfg)
+        return _haf_loss(o, lay, qi, ni, cfg, weights)
     raise ValueError(f"unknown tuple loss {cfg.loss!r}")
 
 
-def _haf_loss(o, lay: Layout, qi: torch.Tensor, ni: torch.Tensor, cfg) -> torch.Tensor:
+def _haf_loss(o, lay: Layout, qi: torch.Tensor, ni: torch.Tensor, cfg,
+              weights=None) -> torch.Tensor:
     """Paper B: Σ_l w_l max(M + ΔD_l(q, r⁺) − ΔD_l(q, r⁻), 0) with ΔD_l the score-weighted
     distance of local descriptors at level l (conv3_2 / conv4_3 / conv5_3)."""
     from geomatch_app.models import losses
@@ -127,7 +128,8 @@ def _haf_loss(o, lay: Layout, qi: torch.Tensor, ni: torch.Tensor, cfg) -> torch.
         dn = losses.score_weighted_distance(s[qi], k[qi], s[neg_rows], k[neg_rows])
         d_pos.append(dp[qi])
         d_neg.append(dn)
-    return losses.multi_level_triplet_loss(d_pos, d_neg, margin=cfg.margin)
+    weights = tuple(weights) if weights is not None else losses.HAF_LEVEL_WEIGHTS[-n_levels:]
+    return losses.multi_level_triplet_loss(d_pos, d_neg, margin=cfg.margin, weights=weights)
 
 
 def _batch_loss(o: dict[str, torch.Tensor], lay: Layout, cfg) -> torch.Tensor:
@@ -150,7 +152,9 @@ def objective(flat: torch.Tensor, outputs: Outputs, lay: Layout,
     from geomatch_app.models import losses
 
     o = outputs.unpack(flat)
-    rank = _batch_loss(o, lay, cfg) if lay.labels is not None else _tuple_loss(o, lay, cfg)
+    weights = getattr(getattr(outputs.model, "head", None), "weights", None)  # HAF levels
+    rank = _batch_loss(o, lay, cfg) if lay.labels is not None else \
+        _tuple_loss(o, lay, cfg, weights)
     terms = {"ranking": float(rank.detach())}
     total = rank
     if lay.n_target:

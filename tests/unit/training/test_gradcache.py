@@ -90,3 +90,15 @@ def test_every_loss_trains_identically_with_gradient_caching(loss):
     assert any(float(g.abs().sum()) > 0 for g in grads[0])
     for a, c in zip(*grads, strict=True):
         torch.testing.assert_close(a, c, rtol=1e-7, atol=1e-10)
+
+
+def test_haf_loss_uses_the_models_own_level_weights():
+    """A single-level HAF head (weight 1.0) trains with paper B's loss on that one level."""
+    model = Tiny(haf=True)
+    model.head = HAFHead((7,), desc_dim=4, weights=(1.0,)).double()
+    model.features = lambda x, f=model.features: [f(x)[-1]]
+    outputs = Outputs(model, levels=True)
+    lay = Layout(n_source=6, b=2, n_neg=1, neg_mask=torch.ones(2, 1, dtype=torch.bool))
+    x = torch.randn(6, 3, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    loss, terms = objective(outputs(x), outputs, lay, TrainConfig(out_dir="-", loss="haf"))
+    assert torch.isfinite(loss) and terms["loss"] >= 0
