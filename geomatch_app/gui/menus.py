@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from geomatch_app.gui import window_actions as actions
+from geomatch_app.gui.help_menu import add_help_menu
 
 DECISIONS = {  # status: (menu text, key)
     "confirmed": ("&Confirm location", "Return"),
@@ -93,6 +94,7 @@ def build_menus(win) -> None:
     tools = mb.addMenu("&Tools")
     win.finetune_action = add_action(win, tools, "&Fine-tune…", on(actions.open_finetune))
     add_action(win, tools, "Cancel background &job", win.jobs.cancel_current, "Esc")
+    add_help_menu(win, add_action)
 
 
 def update_undo_labels(win) -> None:
