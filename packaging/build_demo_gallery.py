@@ -1,4 +1,5 @@
-"""Rebuild resources/demo/ from ../shared/data (run once by maintainers; the result is committed).
+"""Rebuild geomatch_app/resources/demo/ from ../shared/data (maintainers run it once; the result
+is committed).
 
 Gallery: OpenSfM Berlin/Lund street sequence (BSD-2), Fordham campus photos with GPS (GPL-3.0),
 Arezzo EXIF photos (CC BY-SA 4.0). Queries: three photos of gallery places whose true location
@@ -14,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-OUT = ROOT / "resources" / "demo"
+OUT = ROOT / "geomatch_app" / "resources" / "demo"
 QUERIES = {"opensfm_berlin_lund": {"images/berlin_02.jpg", "images/lund_10.jpg"},
            "fordham_places": {"images/p2_i1.jpg"}}
 SETS = ["opensfm_berlin_lund", "fordham_places", "arezzo_exif_gps"]

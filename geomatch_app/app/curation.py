@@ -36,16 +36,29 @@ def decide(store: Store, path: str, status: str, pick: Pick | None = None, *,
     """Record one decision about the photo at ``path``; returns the decision id.
 
     ``pick`` is what the curator chose (a candidate of ``result``, or a map point); a
-    confirmation needs one."""
+    confirmation needs one. "rejected" with a candidate pick rejects that candidate only (a
+    hard negative; the photo stays to be decided), without one it rejects the photo. A photo
+    whose file cannot be read cannot be decided."""
     from geomatch_app.app.session import CandidatePick, ManualPick
 
     if status == "confirmed" and pick is None:
         raise GeomatchError("pick a candidate (1–9) or click the map before confirming", path)
+    if status == "rejected" and isinstance(pick, ManualPick):
+        raise GeomatchError("a map point cannot be rejected; pick the candidate to reject "
+                            "(1–9)", path)
     query_id = result.query_id if result is not None and result.query_id else \
         ensure_query(store, path)
+    if status == "rejected" and isinstance(pick, CandidatePick):
+        current = store.current_decision(query_id)
+        if current is not None and current.status == "confirmed" \
+                and current.candidate_path == pick.path:
+            raise GeomatchError("this candidate is the confirmed location", path,
+                                "undo the confirmation (Ctrl+Z) or confirm another first")
     kw: dict = {"curator": curator, "note": note}
     if model:
         kw["model"] = model  # whose suggestion it was, when the caller knows better
+    elif pick is None and result is not None and result.model:
+        kw["model"] = result.model  # "none of these" / skip: the ranking that was shown
     if isinstance(pick, CandidatePick):
         kw["candidate_path"] = pick.path
         if result is not None and result.run_id is not None and pick.rank is not None:
@@ -60,6 +73,11 @@ def decide(store: Store, path: str, status: str, pick: Pick | None = None, *,
         return store.decide(query_id, status, **kw)
     except ValueError as exc:
         raise GeomatchError(str(exc), path) from None
+
+
+def mark_unreadable(store: Store, path: str, reason: str) -> None:
+    """Record that the photo at ``path`` cannot be read (it stays listed, not decidable)."""
+    store.mark_unreadable(ensure_query(store, path), reason)
 
 
 def undo(store: Store, curator: str | None = None) -> str | None:

@@ -65,6 +65,9 @@ def ensure_demo_index(progress: Progress | None = None, workers: int | None = No
     The GUI passes ``workers=0`` (no decoding processes forked from a threaded Qt process)."""
     index_dir = demo_index_dir()
     if not demo_index_is_current(index_dir):
+        if progress is not None:  # the model loads before the first photo: say so
+            progress.step(0, 0, f"loading the model to index {len(demo_rows('gallery'))} "
+                                "demo photos (first run only, a few seconds)")
         from geomatch_app.index import build_index
 
         build_index(demo_manifest(), index_dir, progress=progress, workers=workers)

@@ -20,15 +20,24 @@ def build(source: str | Path | list, index_dir: str | Path, *, model: str = DEFA
           device: str = "auto", batch_size: int | None = None, workers: int | None = None,
           rebuild: bool = False, report: ImportReport | None = None,
           store: Store | None = None, progress: Progress | None = None,
-          options: IndexOptions | None = None) -> Index:
+          options: IndexOptions | None = None, engine: str = "local",
+          ray_options: dict | None = None) -> Index:
     """Index ``source`` (folder, manifest or list of Photo) into ``index_dir``; with ``store``,
     register the gallery, its images and the index there too. ``options``: the search
-    structure (index type, PCA), chosen from the gallery size by default."""
-    from geomatch_app.index import build_index
+    structure (index type, PCA), chosen from the gallery size by default. ``engine="ray"``
+    embeds on a Ray cluster (``ray_options``: address, num_gpus, shards)."""
+    if engine == "ray":
+        from geomatch_app.index.ray_engine import build_index_ray
 
-    index = build_index(source, index_dir, model_name=model, device=device,
-                        progress=progress, batch_size=batch_size, rebuild=rebuild,
-                        report=report, workers=workers, options=options)
+        index = build_index_ray(source, index_dir, model, device=device,
+                                batch_size=batch_size, options=options, progress=progress,
+                                report=report, **(ray_options or {}))
+    else:
+        from geomatch_app.index import build_index
+
+        index = build_index(source, index_dir, model_name=model, device=device,
+                            progress=progress, batch_size=batch_size, rebuild=rebuild,
+                            report=report, workers=workers, options=options)
     if store is not None:
         register_index(store, index, progress)
     return index

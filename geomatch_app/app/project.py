@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,16 @@ class Project:
     gallery_id: int | None = None
     model_id: int | None = None
     device: str = "auto"
+    _verifier: object = field(default=None, repr=False)
+
+    def verifier(self):
+        """The project's geometric verifier: its feature cache outlives one query, so gallery
+        photos that come back in the next ranking are not described again."""
+        if self._verifier is None:
+            from geomatch_app.models.verify import Verifier
+
+            self._verifier = Verifier()
+        return self._verifier
 
     @property
     def db_path(self) -> Path | None:

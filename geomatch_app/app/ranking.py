@@ -106,7 +106,7 @@ def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
     progress.step(1, 3, "verifying and calibrating")
     from geomatch_app.training.calibration import judge
 
-    judged = judge(index, path, cands, verify=verify)
+    judged = judge(index, path, cands, verify=verify, verifier=project.verifier())
     cands = judged.candidates
     progress.step(2, 3, "estimating location")
     est = calibrated_estimate(cands, sigma_km)

@@ -19,6 +19,10 @@ def add_parsers(sub) -> None:
     where.add_argument("--lat", type=a.latitude, help="latitude of a map point (WGS84)")
     p.add_argument("--lon", type=a.longitude, help="longitude of the map point")
     p.add_argument("--heading", type=a.heading, help="camera direction, degrees from north")
+    p.add_argument("--precision-m", type=a.non_negative_float, default=None, metavar="M",
+                   help="radius in metres the curator vouches for (map point)")
+    p.add_argument("--placed", choices=["camera", "subject"], default="camera",
+                   help="whether the map point is the camera position or the subject shown")
     p.add_argument("--status", default="confirmed",
                    choices=["confirmed", "rejected", "skipped", "unsure"])
     p.add_argument("--curator", default="", help="who decided")
@@ -55,7 +59,7 @@ def run_confirm(args: argparse.Namespace) -> int:
         pick = CandidatePick(None, args.candidate)
     elif args.lat is not None:
         try:
-            pick = ManualPick(args.lat, args.lon, args.heading)
+            pick = ManualPick(args.lat, args.lon, args.heading, args.precision_m, args.placed)
         except ValueError as exc:
             raise StoreError(str(exc), hint="--lat is -90..90, --lon -180..180") from None
     with Store(args.db) as store:

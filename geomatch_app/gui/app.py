@@ -43,6 +43,10 @@ def preload_llvm_users() -> None:
 
 def ensure_app(argv: list[str] | None = None) -> QApplication:
     os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-gpu")
+    # torch (imported later, by jobs) must not spin-wait its OpenMP threads: beside Qt's and
+    # QtWebEngine's threads on a busy 2-core machine, spinning made the first demo ranking
+    # 98 s instead of 18 s (packaging/README.md). Read once, when torch loads libgomp.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app = QApplication.instance()
     if app is None:
         register_scheme()  # the map's geomatch:// scheme: only before the QApplication

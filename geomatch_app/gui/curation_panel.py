@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QVBoxLayout,
     QWidget,
@@ -31,6 +32,8 @@ class CurationPanel(QWidget):
         self.heading.setToolTip("Camera direction of a manually placed location (click the map)")
         self.heading.valueChanged.connect(
             lambda v: self.heading_changed.emit(v if v >= 0 else None))
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("note kept with the next decision (optional)")
         self.history = QListWidget()
         self.history.setToolTip("Everything decided about this photo, newest last")
         row = QHBoxLayout()
@@ -40,6 +43,7 @@ class CurationPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(row)
+        lay.addWidget(self.note)
         lay.addWidget(QLabel("History of this photo"))
         lay.addWidget(self.history, 1)
 

@@ -30,7 +30,8 @@ class InspectPanel(QTabWidget):
     def __init__(self, jobs: JobsBar, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.query_view = ImageView()
-        self.query_view.placeholder = "Drop a photo here or use File → Open"
+        self.query_view.placeholder = ("Choose a photo in the queue (drop photos or folders on "
+                                       "the queue, or use File → Open)")
         self.inspect = SideBySide()
         self.addTab(self.query_view, "Query")
         self.addTab(self.inspect, "Side by side")

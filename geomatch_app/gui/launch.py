@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from geomatch_app.app import recent
+from geomatch_app.app.system_check import qt_problem
 from geomatch_app.core.paths import user_data_dir
 from geomatch_app.data.files import expand_paths
 
@@ -68,6 +69,9 @@ def run_gui(args: argparse.Namespace) -> int:
         print("geomatch gui: no display found (DISPLAY / WAYLAND_DISPLAY unset); run it on a "
               "desktop, or use `geomatch query` in the terminal", file=sys.stderr)
         return 2
+    if problem := qt_problem():  # Qt would abort the process naming a plugin, not a package
+        print(problem, file=sys.stderr)
+        return 3
     from geomatch_app.gui.app import run_gui as run
 
     return run(choose_project(args.index, args.db), expand_paths(args.photos))
@@ -79,6 +83,9 @@ def run_demo(args: argparse.Namespace) -> int:
             print("geomatch demo: no display available, printing the suggestions instead",
                   file=sys.stderr)
         return print_demo(args.k)
+    if problem := qt_problem():
+        print(problem, file=sys.stderr)
+        return 3
     from geomatch_app.gui.app import run_gui as run
 
     return run(None)

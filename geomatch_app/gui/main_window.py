@@ -9,16 +9,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QCloseEvent, QImage
-from PySide6.QtWidgets import (
-    QLabel,
-    QMainWindow,
-)
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from geomatch_app.app import curation, explain, recent
 from geomatch_app.app.project import Project, load_index, open_project
 from geomatch_app.app.ranking import RankResult
 from geomatch_app.app.session import ManualPick, Session
 from geomatch_app.core.paths import user_data_dir
+from geomatch_app.gui import decide_flow
 from geomatch_app.gui import window_actions as actions
 from geomatch_app.gui.curation_panel import CurationPanel
 from geomatch_app.gui.images import thumbnails_job
@@ -31,6 +29,7 @@ from geomatch_app.gui.menus import build_menus, update_undo_labels
 from geomatch_app.gui.messages import MessagePanel
 from geomatch_app.gui.queue import QueuePanel
 from geomatch_app.gui.rank_queue import RankQueue
+from geomatch_app.gui.record_panel import RecordPanel
 from geomatch_app.gui.results_panel import ResultsPanel, place_of
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
@@ -60,10 +59,11 @@ class MainWindow(QMainWindow):
     # -- layout ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.jobs = JobsBar()
-        left = QueuePanel()
+        self.queue_panel = left = QueuePanel()
         self.queue = left.queue
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
+        left.batch.connect(lambda status, paths: decide_flow.batch(self, status, paths))
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
         self.inspect_panel.query_failed.connect(self._photo_error)
@@ -84,12 +84,18 @@ class MainWindow(QMainWindow):
         self.map_panel.message("The map appears when a photo is ranked.")
         self.curation = CurationPanel()
         self.curation.heading_changed.connect(self.map.set_heading)
-        right = split(Qt.Orientation.Vertical, [self.map, self.curation], [560, 240])
+        self.record = RecordPanel()
+        self.record.saved.connect(lambda qid, values: actions.save_record(self, qid, values))
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.curation, "Decision")
+        self.side_tabs.addTab(self.record, "Catalogue record")
+        right = split(Qt.Orientation.Vertical, [self.map, self.side_tabs], [520, 280])
         self.messages = MessagePanel()
         self.setCentralWidget(column((split(Qt.Orientation.Horizontal, [left, centre, right],
-                                              [300, 640, 560]), 1), self.messages))
+                                              [480, 500, 520]), 1), self.messages))
         self.project_label = QLabel("no project")
         self.statusBar().addWidget(self.project_label, 1)
+        self.statusBar().messageChanged.connect(lambda m: self.project_label.setVisible(not m))
         self.statusBar().addPermanentWidget(self.jobs)
         self.ranker = RankQueue(self.jobs, self)
         self.ranker.ranked.connect(self._on_ranked)
@@ -125,8 +131,7 @@ class MainWindow(QMainWindow):
         self._show_project()
         self.ranker.restart(project, [])
         paths = [q.path for q in project.store.queries() if Path(q.path).is_file()]
-        for p in self.queue.paths():
-            self._refresh_status(p)
+        decide_flow.refresh(self, self.queue.paths())
         if paths:
             self.add_photos(paths)
         if old is not None:
@@ -156,7 +161,7 @@ class MainWindow(QMainWindow):
                                          self.settings.heatmap, index=index)
         self.ranker.k, self.ranker.sigma_km = self.settings.k, self.settings.sigma_km or None
         self.ranker.restart(self.project, [p for p in self.queue.paths()
-                                           if self.queue.status(p) != "error"])
+                                           if self.queue.status(p) not in decide_flow.UNREADABLE])
         if self.current:
             self.show_query(self.current)
         self.index_opened.emit(index)
@@ -176,10 +181,9 @@ class MainWindow(QMainWindow):
         new = self.queue.add_paths([str(p) for p in paths])
         if not new:
             return new
-        for p in new:
-            self._refresh_status(p)
+        decide_flow.refresh(self, new)
         self.jobs.start(thumbnails_job(new, self._on_thumbs))
-        self.ranker.add(new)
+        self.ranker.add([p for p in new if self.queue.status(p) not in decide_flow.UNREADABLE])
         if self.queue.currentItem() is None:
             self.queue.select_path(new[0])
         return new
@@ -193,10 +197,10 @@ class MainWindow(QMainWindow):
                 self._photo_error(path, img)
 
     def _photo_error(self, path: str, error) -> None:
-        if self.queue.status(path) == "error":
+        if self.queue.status(path) in decide_flow.UNREADABLE:
             return  # one message per broken photo
-        self.queue.set_status(path, "error", str(error))
         self.ranker.drop(path)
+        decide_flow.mark_unreadable(self, path, error)
         self._error(error)
 
     def show_query(self, path: str) -> None:
@@ -223,7 +227,9 @@ class MainWindow(QMainWindow):
             self.inspect_panel.show_query(s.path)
         if what in ("photo", "result"):  # a new photo is registered by its ranking job
             self._refresh_history()
-        if what in ("photo", "result"):
+        if what in ("photo", "result") and self.queue.status(s.path) in decide_flow.UNREADABLE:
+            decide_flow.show_unreadable(self, s.path)
+        elif what in ("photo", "result"):
             if s.result is None:
                 self.results.show_waiting("ranking…" if self.index else "open or build an index")
             else:
@@ -271,21 +277,9 @@ class MainWindow(QMainWindow):
 
     # -- decisions ---------------------------------------------------------------------------
     def decide(self, status: str) -> None:
-        """Write the curator's decision about the current photo to the store at once."""
-        s = self.session
-        if s.path is None or self.store is None:
-            return
-        if self.queue.status(s.path) == "error":
-            self._error(f"{s.path}: this file cannot be read, so it cannot be decided")
-            return
-        try:
-            curation.decide(self.store, s.path, status,
-                            s.pick if status == "confirmed" else None, result=s.result,
-                            curator=actions.ask_curator(self))
-        except Exception as exc:  # noqa: BLE001 - shown, never lost silently
-            self._error(exc)
-            return
-        self._after_change(s.path)
+        """Write the curator's decision about the current photo to the store at once (X
+        rejects the picked candidate only); then, if set, show the next photo to decide."""
+        decide_flow.decide(self, status)
 
     def undo(self) -> None:
         self._undo_redo(curation.undo)
@@ -316,13 +310,16 @@ class MainWindow(QMainWindow):
             self.draw_map()
 
     def _refresh_status(self, path: str) -> None:
-        if self.store is not None and self.queue.status(path) != "error":
-            self.queue.set_status(path, curation.status_of(self.store, path) or "pending")
+        if path:
+            decide_flow.refresh(self, [path])
 
     def _refresh_history(self) -> None:
         s = self.session
         lines = curation.history_lines(self.store, s.path) if self.store and s.path else []
         self.curation.show_history(lines)
+        found = self.store.find_query(s.path, by_content=False) if self.store and s.path \
+            else None
+        self.record.show_query(found)
 
     def _error(self, exc_or_text) -> None:
         self.messages.error(exc_or_text)

@@ -32,7 +32,10 @@ class MapPanel(QObject):
     def show(self, result: RankResult, confirmed: tuple | None,
              selected: int | None = None) -> None:
         self.path = result.path
-        self.widget.show_query(result.path, result.candidates, result.estimate,
+        # once confirmed, the curator's location is the answer: the model's estimate circle
+        # would suggest an uncertainty the confirmed photo no longer has
+        estimate = None if confirmed is not None else result.estimate
+        self.widget.show_query(result.path, result.candidates, estimate,
                                confirmed=confirmed, exif=self.exif(result.path),
                                selected=selected, trusted=result.verdict != "no_match")
         self.shown.emit(result.path)

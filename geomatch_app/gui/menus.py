@@ -1,6 +1,7 @@
 """The window's menus and keyboard shortcuts. Each action calls one window method; the keys are
-the curator's keyboard loop (1–9 pick, Enter confirm, X reject, S skip, U unsure, N none of
-these, ←/→ previous/next, Ctrl+Z / Ctrl+Shift+Z undo/redo, Esc cancel)."""
+the curator's keyboard loop (1–9 pick, Enter confirm, X reject the picked candidate, S skip,
+U unsure, N none of these, ←/→ previous/next, Space next to decide, Ctrl+Z / Ctrl+Shift+Z
+undo/redo, Esc cancel)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from geomatch_app.gui import window_actions as actions
+from geomatch_app.gui.help_menu import add_help_menu
 
 DECISIONS = {  # status: (menu text, key)
     "confirmed": ("&Confirm location", "Return"),
-    "rejected": ("Re&ject (no match)", "X"),
+    "rejected": ("Re&ject picked candidate (not this place)", "X"),
     "none": ("&None of these (not in this gallery)", "N"),
     "skipped": ("&Skip for now", "S"),
     "unsure": ("Mark &unsure", "U"),
@@ -40,6 +42,9 @@ def build_menus(win) -> None:
     add_action(win, file, "&Open photos…", on(actions.open_photos_dialog),
                QKeySequence.StandardKey.Open)
     add_action(win, file, "Open &folder…", on(actions.open_folder_dialog), "Ctrl+Shift+O")
+    add_action(win, file, "Import &catalogue (CSV or IIIF)…", on(actions.import_catalogue),
+               "Ctrl+Shift+C")
+    add_action(win, file, "&Export labelled set…", on(actions.export_dialog), "Ctrl+E")
     file.addSeparator()
     add_action(win, file, "Open &index…", on(actions.open_index_dialog), "Ctrl+I")
     add_action(win, file, "&Build or update index…", on(actions.build_index_dialog), "Ctrl+B")
@@ -66,8 +71,12 @@ def build_menus(win) -> None:
     cur.addSeparator()
     add_action(win, cur, "&Previous photo", lambda: win.queue.step(-1), "Left")
     add_action(win, cur, "&Next photo", lambda: win.queue.step(1), "Right")
+    add_action(win, cur, "Next photo &to decide", on(actions.next_pending), "Space")
     add_action(win, cur, "Sort by &verdict", win.queue.sort_by_verdict)
     add_action(win, cur, "Sort by &uncertainty", win.queue.sort_by_uncertainty)
+    cur.addSeparator()
+    add_action(win, cur, "&Review other curators' decisions…", on(actions.review_dialog),
+               "Ctrl+R")
     pick = cur.addMenu("Pick candidate")
     for n in range(1, 10):
         add_action(win, pick, f"Candidate {n}", lambda n=n: win.select_candidate(n), str(n))
@@ -85,6 +94,7 @@ def build_menus(win) -> None:
     tools = mb.addMenu("&Tools")
     win.finetune_action = add_action(win, tools, "&Fine-tune…", on(actions.open_finetune))
     add_action(win, tools, "Cancel background &job", win.jobs.cancel_current, "Esc")
+    add_help_menu(win, add_action)
 
 
 def update_undo_labels(win) -> None:

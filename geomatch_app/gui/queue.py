@@ -1,4 +1,6 @@
-"""The queue of query photos: drop files or folders, thumbnails, status, sort by uncertainty."""
+"""The queue of query photos: drop files or folders, thumbnails, status, verdict, catalogue
+title and date, sort by verdict or uncertainty; rows outside the current view
+(``app.queue_view``: the filter bar of ``QueuePanel``) are hidden."""
 
 from __future__ import annotations
 
@@ -8,7 +10,13 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -16,14 +24,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from geomatch_app.app.queue_view import (
+    STATUS_CHOICES,
+    QueueFilter,
+    QueueRow,
+    describe_counts,
+)
 from geomatch_app.data.files import expand_paths  # noqa: F401 - re-exported for the window
 
-STATUSES = ("pending", "confirmed", "rejected", "skipped", "unsure", "error")
+STATUSES = ("pending", "confirmed", "rejected", "none", "skipped", "unsure", "unreadable",
+            "error")
 STATUS_COLORS = {
-    "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000",
-    "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000",
+    "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000", "none": "#0a5ea8",
+    "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000", "unreadable": "#a40000",
 }
-COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_VERDICT = 0, 1, 2, 3
+COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_TITLE, COL_DATE = 0, 1, 2, 3, 4, 5
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 VERDICT_ROLE = Qt.ItemDataRole.UserRole + 2  # (order, -p_best): training.calibration's key
@@ -52,19 +67,29 @@ class QueueWidget(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(4)
-        self.setHeaderLabels(["Photo", "Status", "± m", "Verdict"])
+        self.setColumnCount(6)
+        self.setHeaderLabels(["Photo", "Status", "± m", "Verdict", "Title", "Date"])
         self.setIconSize(QSize(56, 56))
         self.setRootIsDecorated(False)
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several rows for batch skip / unsure; the current row is the photo on screen
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSortingEnabled(True)
         self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # insertion order until asked
-        self.setColumnWidth(COL_NAME, 170)
-        self.setColumnWidth(COL_STATUS, 80)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+        for col in (COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_DATE):  # never clipped
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Interactive)
+        self.setColumnWidth(COL_TITLE, 150)  # the archive's title; the view scrolls sideways
+        self.setColumnWidth(COL_NAME, 110)
+        self.setMinimumWidth(340)
         self.setToolTip("Drop photos or folders here (or File → Open)")
         self._items: dict[str, _Item] = {}
+        self._rows: dict[str, QueueRow] = {}
+        self._view = QueueFilter()
         self.currentItemChanged.connect(self._on_current)
 
     # --- content --------------------------------------------------------------------------
@@ -74,7 +99,7 @@ class QueueWidget(QTreeWidget):
         for p in paths:
             if p in self._items:
                 continue
-            item = _Item([Path(p).name, "pending", ""])
+            item = _Item([Path(p).name, "pending", "", "", "", ""])
             item.setData(0, PATH_ROLE, p)
             item.setToolTip(0, p)
             self.addTopLevelItem(item)
@@ -99,12 +124,65 @@ class QueueWidget(QTreeWidget):
         item = self._items.get(path)
         return item.text(COL_STATUS) if item else None
 
+    def toolTipOf(self, path: str) -> str:  # noqa: N802 - Qt naming
+        item = self._items.get(path)
+        return item.toolTip(COL_STATUS) if item else ""
+
     def set_status(self, path: str, status: str, tooltip: str = "") -> None:
         item = self._items.get(path)
         if item is not None:
             item.setText(COL_STATUS, status)
             item.setToolTip(COL_STATUS, tooltip or status)
             self._paint_status(item, status)
+
+    def set_row(self, row: QueueRow) -> None:
+        """Show what the store knows about a queued photo (status, catalogue title, date)."""
+        item = self._items.get(row.path)
+        if item is None:
+            return
+        self._rows[row.path] = row
+        if self.status(row.path) != "error" or row.status == "unreadable":
+            self.set_status(row.path, row.status, row.unreadable or row.status)
+        item.setText(COL_TITLE, row.title or row.place_text)
+        item.setToolTip(COL_TITLE, "\n".join(t for t in (row.title, row.archive_id,
+                                                          row.place_text) if t))
+        item.setText(COL_DATE, row.date_text)
+        item.setHidden(not self._view.matches(self.row(row.path)))
+
+    def row(self, path: str) -> QueueRow:
+        """The photo's row as the view sees it (with the status and uncertainty shown now)."""
+        from dataclasses import replace
+
+        base = self._rows.get(path) or QueueRow(path)
+        item = self._items[path]
+        status = item.text(COL_STATUS)
+        return replace(base, status="unreadable" if status == "error" else status,
+                       radius_m=item.data(0, SORT_ROLE),
+                       verdict=item.text(COL_VERDICT) or base.verdict)
+
+    def rows(self) -> list[QueueRow]:
+        return [self.row(p) for p in self.paths()]
+
+    def apply_view(self, view: QueueFilter) -> int:
+        """Hide the photos outside ``view``; returns how many are shown."""
+        self._view = view
+        shown = 0
+        for p, item in self._items.items():
+            visible = view.matches(self.row(p))
+            item.setHidden(not visible)
+            shown += visible
+        cur = self.currentItem()
+        if cur is not None and cur.isHidden():
+            nxt = next((self._items[p] for p in self.paths() if not self._items[p].isHidden()),
+                       None)
+            if nxt is not None:
+                self.setCurrentItem(nxt)
+        return shown
+
+    def selected_paths(self) -> list[str]:
+        """The selected photos (visible ones only), in queue order."""
+        chosen = {id(i) for i in self.selectedItems() if not i.isHidden()}
+        return [p for p in self.paths() if id(self._items[p]) in chosen]
 
     def set_uncertainty(self, path: str, radius_m: float | None) -> None:
         item = self._items.get(path)
@@ -141,13 +219,14 @@ class QueueWidget(QTreeWidget):
         self.sortByColumn(COL_UNCERTAINTY, Qt.SortOrder.DescendingOrder)
 
     def step(self, delta: int) -> None:
-        """Select the previous (-1) or next (+1) photo."""
-        n = self.topLevelItemCount()
-        if n == 0:
+        """Select the previous (-1) or next (+1) photo in the view."""
+        visible = [self.topLevelItem(i) for i in range(self.topLevelItemCount())
+                   if not self.topLevelItem(i).isHidden()]
+        if not visible:
             return
         item = self.currentItem()
-        row = self.indexOfTopLevelItem(item) if item is not None else -1
-        self.setCurrentItem(self.topLevelItem(max(0, min(n - 1, row + delta))))
+        row = visible.index(item) if item in visible else -1
+        self.setCurrentItem(visible[max(0, min(len(visible) - 1, row + delta))])
 
     def _paint_status(self, item: QTreeWidgetItem, status: str) -> None:
         item.setForeground(COL_STATUS, QColor(STATUS_COLORS.get(status, "#000000")))
@@ -182,16 +261,106 @@ def _short_m(m: float) -> str:
 
 
 class QueuePanel(QWidget):
-    """The left column: the queue with its title and sort button."""
+    """The left column: the queue with its view (filter bar), the done / to-do counts (always
+    visible) and batch actions on the selected photos. The rules are ``app.queue_view``'s; this
+    only draws them."""
+
+    batch = Signal(str, list)  # status ('skipped' / 'unsure'), the selected paths
+    view_changed = Signal(object)  # the QueueFilter now applied
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.queue = QueueWidget()
-        sort = QPushButton("Sort by verdict")
-        sort.setToolTip("Confident matches first, then uncertain, then no match")
-        sort.clicked.connect(self.queue.sort_by_verdict)
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("search title, archive id, place, file…")
+        self.text.setClearButtonEnabled(True)
+        self.status = QComboBox()
+        self.status.addItems(STATUS_CHOICES)
+        self.status.setToolTip("done: confirmed, none of these or rejected; to do: pending, "
+                               "skipped or unsure")
+        self.curator = QComboBox()
+        self.curator.setEditable(True)
+        self.curator.setToolTip("only the photos this curator decided ('' = anyone)")
+        self.curator.lineEdit().setPlaceholderText("any curator")
+        self.verdict = QLineEdit()
+        self.verdict.setPlaceholderText("verdict")
+        self.verdict.setToolTip("text of the ranking's verdict, e.g. 'not in gallery'")
+        self.min_radius = QDoubleSpinBox()
+        self.min_radius.setRange(0, 20_000)
+        self.min_radius.setSuffix(" km")
+        self.min_radius.setSpecialValueText("any ±")
+        self.min_radius.setToolTip("only photos whose location is uncertain by at least this")
+        self.date_from = QLineEdit()
+        self.date_from.setPlaceholderText("from year")
+        self.date_to = QLineEdit()
+        self.date_to.setPlaceholderText("to year")
+        for w in (self.text, self.verdict, self.date_from, self.date_to):
+            w.textChanged.connect(self.apply)
+        self.curator.currentTextChanged.connect(self.apply)
+        self.status.currentTextChanged.connect(self.apply)
+        self.min_radius.valueChanged.connect(self.apply)
+        self.counts = QLabel("0 done · 0 to do")
+        self.counts.setObjectName("queueCounts")
+        self.sort_button = QPushButton("Sort by verdict")
+        self.sort_button.setToolTip("Confident matches first, then uncertain, then no match")
+        self.sort_button.clicked.connect(self.queue.sort_by_verdict)
+        self.skip_button = QPushButton("Skip selected")
+        self.skip_button.clicked.connect(lambda: self._batch("skipped"))
+        self.unsure_button = QPushButton("Unsure selected")
+        self.unsure_button.clicked.connect(lambda: self._batch("unsure"))
+
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.text, 0, 0, 1, 2)
+        grid.addWidget(self.status, 1, 0)
+        grid.addWidget(self.curator, 1, 1)
+        grid.addWidget(self.verdict, 2, 0)
+        grid.addWidget(self.min_radius, 2, 1)
+        grid.addWidget(self.date_from, 3, 0)
+        grid.addWidget(self.date_to, 3, 1)
+        batch = QHBoxLayout()
+        batch.addWidget(self.skip_button)
+        batch.addWidget(self.unsure_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Queue — drop photos or folders"))
+        lay.addLayout(grid)
+        lay.addWidget(self.counts)
         lay.addWidget(self.queue, 1)
-        lay.addWidget(sort)
+        lay.addLayout(batch)
+        lay.addWidget(self.sort_button)
+
+    def view(self) -> QueueFilter:
+        km = self.min_radius.value()
+        return QueueFilter(status=self.status.currentText(), curator=self.curator.currentText(),
+                           verdict=self.verdict.text().strip(),
+                           min_radius_m=km * 1000 if km > 0 else None,
+                           date_from=self.date_from.text().strip(),
+                           date_to=self.date_to.text().strip(), text=self.text.text().strip())
+
+    def apply(self, *_args) -> None:
+        view = self.view()
+        shown = self.queue.apply_view(view)
+        self.update_counts(shown)
+        self.view_changed.emit(view)
+
+    def update_counts(self, shown: int | None = None) -> None:
+        rows = self.queue.rows()
+        if shown is None:
+            shown = sum(not self.queue.isRowHidden(i, self.queue.rootIndex())
+                        for i in range(self.queue.topLevelItemCount()))
+        self.counts.setText(describe_counts(rows, shown))
+        curators = sorted({r.curator for r in rows if r.curator})
+        known = [self.curator.itemText(i) for i in range(self.curator.count())]
+        if curators != [k for k in known if k]:
+            text = self.curator.currentText()
+            self.curator.blockSignals(True)
+            self.curator.clear()
+            self.curator.addItems(["", *curators])
+            self.curator.setCurrentText(text)
+            self.curator.blockSignals(False)
+
+    def _batch(self, status: str) -> None:
+        paths = self.queue.selected_paths()
+        if paths:
+            self.batch.emit(status, paths)

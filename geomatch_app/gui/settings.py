@@ -26,6 +26,7 @@ class Settings:
     overlay_opacity: int = 70  # percent
     heatmap: str = "magnitude"
     opacity: int = 50  # heatmap overlay, percent
+    auto_advance: bool = True  # after a decision, show the next photo still to decide
 
     @classmethod
     def qsettings(cls) -> QSettings:
@@ -40,7 +41,10 @@ class Settings:
             default = getattr(out, f.name)
             raw = qs.value(f.name, default)
             try:
-                value = type(default)(raw)
+                if isinstance(default, bool):  # an INI file gives back "true" / "false"
+                    value = raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1")
+                else:
+                    value = type(default)(raw)
             except (TypeError, ValueError):
                 value = default
             setattr(out, f.name, value)

@@ -1,8 +1,10 @@
-"""Settings: device, k, KDE sigma, curator name, basemap. Stored in QSettings on OK."""
+"""Settings: curator name, auto-advance, device, k, KDE sigma, basemap. Stored in QSettings
+on OK."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -24,10 +26,13 @@ BASEMAPS = ["offline", "osm", "none"]
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("geomatch settings")
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(460)  # the title bar shows the whole title
         self.settings = settings
         self.curator = QLineEdit(settings.curator)
         self.curator.setPlaceholderText("your name, kept with every decision")
+        self.auto_advance = QCheckBox("After a decision, show the next photo to decide")
+        self.auto_advance.setChecked(settings.auto_advance)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(settings.device)
@@ -51,6 +56,7 @@ class SettingsDialog(QDialog):
                                 "{z}/{x}/{y} tile folder (docs/maps.md)")
         form = QFormLayout(self)
         form.addRow("Curator name", self.curator)
+        form.addRow("", self.auto_advance)
         form.addRow("Device", self.device)
         form.addRow("Candidates (k)", self.k)
         form.addRow("Location KDE σ", self.sigma)
@@ -76,6 +82,7 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         s = self.settings
         s.curator = self.curator.text().strip()
+        s.auto_advance = self.auto_advance.isChecked()
         s.device = self.device.currentText()
         s.k = self.k.value()
         s.sigma_km = self.sigma.value()

@@ -98,3 +98,44 @@ def ask_curator(win) -> str:
             win.settings.curator = name.strip()
             win.settings.save()
     return win.settings.curator
+
+
+def next_pending(win) -> None:
+    from geomatch_app.gui import decide_flow
+
+    decide_flow.advance(win)
+
+
+def save_record(win, query_id: int, values: dict) -> None:
+    """The catalogue record panel's Save: edit the query's fields (undoable)."""
+    try:
+        win.store.update_query(query_id, curator=win.settings.curator, **values)
+    except Exception as exc:  # noqa: BLE001 - a bad value is a message
+        win._error(exc)
+        return
+    win._after_change(win.store.query(query_id).path)
+    win.statusBar().showMessage("catalogue record saved", 3000)
+
+
+def import_catalogue(win) -> None:
+    from geomatch_app.gui.catalogue_dialog import import_catalogue_dialog
+
+    import_catalogue_dialog(win)
+
+
+def export_dialog(win) -> None:
+    from geomatch_app.gui.export_dialog import ExportDialog
+
+    if win.store is None:
+        return
+    ExportDialog(win).show()
+
+
+def review_dialog(win) -> None:
+    from geomatch_app.gui.review_panel import ReviewDialog
+
+    if win.store is None:
+        return
+    dlg = ReviewDialog(win)
+    dlg.reviewed.connect(lambda path: win._after_change(path))
+    dlg.show()

@@ -66,16 +66,12 @@ def onnx_available() -> bool:
 
 
 def cache_dir() -> Path:
-    """User cache for derived files (ONNX exports): GEOMATCH_CACHE, else GEOMATCH_HOME/cache
-    (tests isolate GEOMATCH_HOME), else XDG_CACHE_HOME/geomatch or ~/.cache/geomatch."""
+    """User cache for derived files (ONNX exports): GEOMATCH_CACHE, else the platform's cache
+    folder (:func:`core.paths.user_cache_dir`; GEOMATCH_HOME/cache in tests)."""
+    from geomatch_app.core.paths import user_cache_dir
+
     env = os.environ.get("GEOMATCH_CACHE")
-    if env:
-        return Path(env)
-    home = os.environ.get("GEOMATCH_HOME")
-    if home:
-        return Path(home) / "cache"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "geomatch"
+    return Path(env) if env else user_cache_dir()
 
 
 class TorchEngine:

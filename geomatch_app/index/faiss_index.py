@@ -306,10 +306,13 @@ def build_index(source: str | Path | Sequence[Photo], index_dir: str | Path,
 
 
 def write_index(folder: str | Path, vectors, records: Iterable[dict], fingerprint: dict,
-                options: IndexOptions | None = None, progress: Progress | None = None) -> int:
+                options: IndexOptions | None = None, progress: Progress | None = None,
+                build_fn=None) -> int:
     """Write descriptors (N, D) and their N records as a new generation of ``folder`` and switch
     to it; returns its number. Either the whole new index becomes current or (on any error, or a
-    kill) the old one stays. ``vectors`` may be a memory map: it is read in chunks."""
+    kill) the old one stays. ``vectors`` may be a memory map: it is read in chunks.
+    ``build_fn(store, options, progress, folder)`` replaces ``structures.build`` (the Ray engine
+    merges per-shard IVF lists into ``folder`` with it)."""
     folder = Path(folder)
     fingerprint = {**check_fingerprint(fingerprint, folder), "format": FORMAT_VERSION}
     if vectors.ndim != 2 or vectors.shape[1] != fingerprint["dim"]:
@@ -324,8 +327,8 @@ def write_index(folder: str | Path, vectors, records: Iterable[dict], fingerprin
             with gens.GenerationWriter(folder) as w:
                 store = structures.write_store(w.path(structures.STORE_FILE), vectors, kind,
                                                progress)
-                built = structures.build(store, IndexOptions(**{**vars(options), "type": kind}),
-                                         progress)
+                built = (build_fn or structures.build)(
+                    store, IndexOptions(**{**vars(options), "type": kind}), progress, w.tmp)
                 built.save(w.tmp)
                 it = iter(records)
                 n = write_table(w.path(TABLE_FILE),

@@ -230,7 +230,11 @@ def load_model(model_dir: str | Path, device: str | None = None):
         model.preprocess = Preprocess(size=int(pre["size"]), mean=tuple(pre["mean"]),
                                       std=tuple(pre["std"]))
     expected = cfg.get("weight_hash")
-    if expected and model.weight_hash() != expected:
+    if not isinstance(expected, str) or not expected:
+        # without it, changed weights would load silently (and rank with other descriptors)
+        raise ModelDirError("config.json has no weight_hash", model_dir / CONFIG_FILE,
+                            "copy the model folder again or retrain")
+    if model.weight_hash() != expected:
         raise ModelDirError("weights do not match the hash in config.json", weights,
                             "the file was changed or damaged; copy it again or retrain")
     model.name = model_name_for(model_dir)

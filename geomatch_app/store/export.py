@@ -17,10 +17,12 @@ written. It never overwrites without ``force``, and even then an export that fai
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -37,7 +39,7 @@ MANIFEST_COLUMNS = ["path", "place_id", "lat", "lon", "domain", "split"]
 PAIRS_COLUMNS = [
     "pair", "query", "reference", "lat", "lon", "heading", "curator", "model", "rank",
     "decided_at", "title", "archive_id", "date_from", "date_to", "query_source",
-    "reference_source",
+    "reference_source", "precision_m", "placed", "p_match", "place_name",
 ]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -79,9 +81,13 @@ def safe_join(root: Path, *parts: str) -> Path:
 
 def export(
     store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
-    curator: str | None = None, progress: Progress | None = None,
+    curator: str | None = None, progress: Progress | None = None, require_review: bool = False,
+    place_name: Callable[[float | None, float | None], str] | None = None,
 ) -> ExportReport:
-    """Write the current confirmations of ``store`` to ``out_dir`` in ``fmt``.
+    """Write the current confirmations of ``store`` to ``out_dir`` in ``fmt`` (only those a
+    second curator accepted, with ``require_review``). ``place_name(lat, lon)`` names each
+    confirmed location in pairs.csv and the GeoJSON (the caller passes the offline gazetteer;
+    the store does not import geo).
 
     Three phases: plan every output file (nothing is written), check every target (inside the
     folder, not a link), then write them all through :class:`~geomatch_app.store.atomic.
@@ -100,9 +106,11 @@ def export(
     except OSError as exc:
         raise ExportError(f"cannot be created ({exc.strerror or exc})", out,
                           "choose a folder you can write to") from None
-    items = store.confirmed(curator=curator)
+    items = store.confirmed(curator=curator, reviewed=require_review)
     report = ExportReport(out, fmt)
     planner = {"pairs": _pairs, "manifest": _manifest, "geojson": _geojson}[fmt]
+    if fmt in ("pairs", "geojson"):
+        planner = functools.partial(planner, place_name=place_name)
     plan = atomic.FolderWrite(out)
     planner(store, out, items, report, progress, plan)
     for item in plan.items:
@@ -134,7 +142,8 @@ def _step(progress: Progress | None, i: int, n: int) -> None:
 
 
 def _pairs(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecord]],
-           report: ExportReport, progress: Progress | None, plan: atomic.FolderWrite) -> None:
+           report: ExportReport, progress: Progress | None, plan: atomic.FolderWrite,
+           place_name=None) -> None:
     rows = []
     for i, (q, d) in enumerate(items, start=1):
         _step(progress, i - 1, len(items))
@@ -156,6 +165,8 @@ def _pairs(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecor
             "model": d.model_name, "rank": d.rank, "decided_at": d.created_at, "title": q.title,
             "archive_id": q.archive_id, "date_from": q.date_from, "date_to": q.date_to,
             "query_source": q.path, "reference_source": d.candidate_path,
+            "precision_m": d.precision_m, "placed": d.placed, "p_match": d.p_match,
+            "place_name": place_name(d.lat, d.lon) if place_name else "",
         })
     plan.text("pairs.csv", _csv_text(PAIRS_COLUMNS, rows))
     report.written = len(rows)
@@ -201,7 +212,7 @@ def _manifest(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRe
 
 def _geojson(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRecord]],
              report: ExportReport, progress: Progress | None,
-             plan: atomic.FolderWrite) -> None:
+             plan: atomic.FolderWrite, place_name=None) -> None:
     features = []
     for i, (q, d) in enumerate(items):
         _step(progress, i, len(items))
@@ -217,6 +228,8 @@ def _geojson(store: Store, out: Path, items: list[tuple[QueryRecord, DecisionRec
                 "heading": d.heading, "candidate": d.candidate_path, "curator": d.curator,
                 "model": d.model_name, "rank": d.rank, "decided_at": d.created_at,
                 "note": d.note, "kind": "map point" if d.is_point else "gallery candidate",
+                "precision_m": d.precision_m, "placed": d.placed, "p_match": d.p_match,
+                "place_name": place_name(d.lat, d.lon) if place_name else "",
             },
         })
     plan.text("confirmed.geojson",

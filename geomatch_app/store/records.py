@@ -155,6 +155,19 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class ReviewRecord:
+    """A second curator's verdict on one decision."""
+
+    id: int
+    decision_id: int
+    verdict: str  # 'accept' | 'dispute'
+    reviewer: str = ""
+    note: str = ""
+    created_at: str = ""
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
 class EventRecord:
     id: int
     ts: str

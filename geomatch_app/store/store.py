@@ -52,6 +52,7 @@ from geomatch_app.store.records import (
     IndexRecord,
     ModelRecord,
     QueryRecord,
+    ReviewRecord,
     SuggestionRecord,
     SuggestionRun,
     from_row,
@@ -60,7 +61,11 @@ from geomatch_app.store.records import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-QUERY_FIELDS = ("title", "archive_id", "date_text", "notes")
+QUERY_FIELDS = ("title", "archive_id", "date_text", "notes", "place_text", "lat", "lon")
+# A per-candidate reject (a hard negative: "not this one") says nothing about the photo as a
+# whole, so it never becomes the photo's status: the decision in force is the newest other one.
+IN_FORCE = "NOT (d.status = 'rejected' AND d.candidate_path IS NOT NULL)"
+VERDICTS = ("accept", "dispute")
 
 
 def now_iso() -> str:
@@ -425,19 +430,28 @@ class Store:
 
     def add_query(
         self, path: str | Path, *, title: str = "", archive_id: str = "", date: str = "",
-        notes: str = "", curator: str = "", sha256: str | None = None,
+        notes: str = "", curator: str = "", sha256: str | None = None, place_text: str = "",
+        lat: float | None = None, lon: float | None = None,
     ) -> int:
         """Register a photo to be located; returns its id. Adding the same file again returns
-        the existing id (reviving it if it was removed) and fills in empty fields."""
+        the existing id (reviving it if it was removed) and fills in empty fields.
+
+        ``place_text`` and ``lat``/``lon`` are what an archive catalogue says about the place
+        (free text, known coordinates)."""
+        _check_latlon(lat, lon)
         path_s = norm_path(path)
         digest = file_sha256(path_s) if sha256 is None else sha256
         date_from, date_to = schema.parse_date_range(date)
         with self._write("add_query", actor=curator) as tx:
             row = _first(tx.db, "SELECT * FROM queries WHERE path = ?", [path_s])
-            given = {"title": title, "archive_id": archive_id, "date_text": date, "notes": notes}
+            given: dict[str, Any] = {"title": title, "archive_id": archive_id, "date_text": date,
+                                     "notes": notes, "place_text": place_text}
+            if lat is not None:
+                given.update(lat=float(lat), lon=float(lon))  # type: ignore[arg-type]
             if row:
                 qid = int(row["id"])
-                values: dict[str, Any] = {k: v for k, v in given.items() if v and not row[k]}
+                values: dict[str, Any] = {k: v for k, v in given.items()
+                                          if v is not None and v != "" and row[k] in (None, "")}
                 if "date_text" in values:
                     values.update(date_from=date_from, date_to=date_to)
                 if digest and not row["sha256"]:
@@ -455,12 +469,15 @@ class Store:
             tx.description = f"add query {Path(path_s).name}"
             return qid
 
-    def update_query(self, query_id: int, *, curator: str = "", **fields: str) -> None:
-        """Edit a query's title / archive_id / date_text / notes (undoable)."""
+    def update_query(self, query_id: int, *, curator: str = "", **fields: Any) -> None:
+        """Edit a query's catalogue fields — title / archive_id / date_text / notes /
+        place_text / lat / lon (undoable)."""
         unknown = set(fields) - set(QUERY_FIELDS)
         if unknown:
             raise ValueError(f"cannot edit {sorted(unknown)}; editable: {QUERY_FIELDS}")
         values: dict[str, Any] = dict(fields)
+        if "lat" in values or "lon" in values:
+            _check_latlon(values.get("lat"), values.get("lon"))
         if "date_text" in values:
             values["date_from"], values["date_to"] = schema.parse_date_range(values["date_text"])
         with self._write("update_query", actor=curator, query_id=query_id) as tx:
@@ -474,6 +491,15 @@ class Store:
             q = self._query_row(tx.db, query_id)
             tx.update("queries", query_id, {"deleted": 1})
             tx.description = f"remove query {Path(q['path']).name}"
+
+    def mark_unreadable(self, query_id: int, reason: str) -> None:
+        """Say why the photo's file cannot be read ('' once it can): such a photo is listed
+        but cannot be decided. A fact about the file, not a curator's act: not undoable."""
+        with self._write("unreadable", query_id=query_id, undoable=False) as tx:
+            q = self._query_row(tx.db, query_id)
+            tx.db.execute("UPDATE queries SET unreadable = ? WHERE id = ?", (reason, query_id))
+            tx.description = (f"{Path(q['path']).name} cannot be read: {reason}" if reason
+                              else f"{Path(q['path']).name} is readable again")
 
     def query(self, query_id: int) -> QueryRecord:
         with self._read() as db:
@@ -510,8 +536,8 @@ class Store:
         decision; ``status`` filters (``"open"`` = no decision yet)."""
         if status is not None and status not in (*STATUSES, OPEN):
             raise ValueError(f"status must be one of {(*STATUSES, OPEN)}, not {status!r}")
-        sql = """SELECT q.*, coalesce((SELECT d.status FROM decisions d WHERE d.query_id = q.id
-                 AND d.deleted = 0 ORDER BY d.id DESC LIMIT 1), 'open') AS status
+        sql = f"""SELECT q.*, coalesce((SELECT d.status FROM decisions d WHERE d.query_id = q.id
+                 AND d.deleted = 0 AND {IN_FORCE} ORDER BY d.id DESC LIMIT 1), 'open') AS status
                  FROM queries q WHERE q.deleted = 0 ORDER BY q.id"""
         rows = self._db().query(sql)
         out = [from_row(QueryRecord, r) for r in rows]
@@ -701,6 +727,9 @@ class Store:
         with self._write("decide", actor=curator, query_id=query_id) as tx:
             db = tx.db
             q = self._query_row(db, query_id)
+            if q["unreadable"]:
+                raise ValueError(f"cannot be decided: the file cannot be read "
+                                 f"({q['unreadable']}); replace the file and add it again")
             rank = image_id = model_id = None
             model_name = ""
             if precision_m is not None and not precision_m >= 0:
@@ -772,8 +801,9 @@ class Store:
         return [from_row(DecisionRecord, r) for r in rows]
 
     def current_decision(self, query_id: int, curator: str | None = None) -> DecisionRecord | None:
-        """The newest decision still in force (of one curator, if given)."""
-        sql = "SELECT * FROM decisions WHERE query_id = ? AND deleted = 0"
+        """The newest decision still in force (of one curator, if given); per-candidate
+        rejects are hard negatives, not the photo's decision (:meth:`negatives`)."""
+        sql = f"SELECT * FROM decisions d WHERE query_id = ? AND deleted = 0 AND {IN_FORCE}"
         args: list[Any] = [query_id]
         if curator is not None:
             sql += " AND curator = ?"
@@ -781,15 +811,22 @@ class Store:
         row = _first(self._db(), sql + " ORDER BY id DESC LIMIT 1", args)
         return from_row(DecisionRecord, row) if row else None
 
-    def confirmed(self, curator: str | None = None) -> list[tuple[QueryRecord, DecisionRecord]]:
-        """Every live query whose current decision is a confirmation (what export writes)."""
+    def confirmed(self, curator: str | None = None, *, reviewed: bool = False
+                  ) -> list[tuple[QueryRecord, DecisionRecord]]:
+        """Every live query whose current decision is a confirmation (what export writes);
+        ``reviewed``: only confirmations a second curator accepted (and nobody disputes)."""
         with self._read() as db:
             sql = """SELECT d.* FROM decisions d JOIN queries q ON q.id = d.query_id
                 WHERE q.deleted = 0 AND d.id = (SELECT max(x.id) FROM decisions x
-                WHERE x.query_id = d.query_id AND x.deleted = 0 {who})
-                AND d.status = 'confirmed' ORDER BY d.query_id"""
+                WHERE x.query_id = d.query_id AND x.deleted = 0 {who}
+                AND NOT (x.status = 'rejected' AND x.candidate_path IS NOT NULL))
+                AND d.status = 'confirmed' {rev} ORDER BY d.query_id"""
             who = "AND x.curator = :curator" if curator is not None else ""
-            rows = list(db.query(sql.format(who=who), {"curator": curator}))
+            rev = ("AND EXISTS (SELECT 1 FROM reviews r WHERE r.decision_id = d.id AND "
+                   "r.deleted = 0 AND r.verdict = 'accept') AND NOT EXISTS (SELECT 1 FROM "
+                   "reviews r WHERE r.decision_id = d.id AND r.deleted = 0 AND "
+                   "r.verdict = 'dispute')") if reviewed else ""
+            rows = list(db.query(sql.format(who=who, rev=rev), {"curator": curator}))
             out = []
             for r in rows:
                 q = self._query_row(db, r["query_id"])
@@ -797,10 +834,61 @@ class Store:
                             from_row(DecisionRecord, r)))
             return out
 
+    def negatives(self, curator: str | None = None) -> list[tuple[QueryRecord, DecisionRecord]]:
+        """What the curators said is *not* the place: every live per-candidate reject (a hard
+        negative, unless that candidate is now confirmed) and every "none of these" in force,
+        ordered by query."""
+        out = []
+        for q in self.queries():
+            current = self.current_decision(q.id, curator)
+            for d in self.decisions(q.id):
+                if curator is not None and d.curator != curator:
+                    continue
+                hard = d.status == "rejected" and d.candidate_path is not None
+                if hard and not (current is not None and current.status == "confirmed"
+                                 and current.candidate_path == d.candidate_path):
+                    out.append((q, d))
+            if current is not None and current.status == "none":
+                out.append((q, current))
+        return out
+
+    # ---- reviews ----------------------------------------------------------------------------
+
+    def review(self, decision_id: int, verdict: str, *, reviewer: str = "",
+               note: str = "") -> int:
+        """A second curator's verdict on a decision (accept / dispute); undoable. Returns the
+        review id. A reviewer's newer review of the same decision replaces their older one."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
+        d = self.decision(decision_id)
+        with self._write("review", actor=reviewer, query_id=d.query_id) as tx:
+            q = self._query_row(tx.db, d.query_id)
+            for (old,) in tx.db.execute("SELECT id FROM reviews WHERE decision_id = ? AND "
+                                        "reviewer = ? AND deleted = 0",
+                                        (decision_id, reviewer)).fetchall():
+                tx.update("reviews", old, {"deleted": 1})
+            rid = tx.insert("reviews", {"decision_id": decision_id, "reviewer": reviewer,
+                                        "verdict": verdict, "note": note,
+                                        "created_at": now_iso(), "deleted": 0})
+            who = reviewer or "an unnamed reviewer"
+            whose = d.curator or "an unnamed curator"
+            tx.description = (f"{Path(q['path']).name}: {verdict} by {who} of {whose}'s "
+                              f"{d.status}" + (f' — "{note}"' if note else ""))
+            return rid
+
+    def reviews(self, decision_id: int | None = None) -> list[ReviewRecord]:
+        """Live reviews (of one decision, if given), oldest first."""
+        where = "deleted = 0" + (" AND decision_id = ?" if decision_id is not None else "")
+        args = [decision_id] if decision_id is not None else []
+        return [from_row(ReviewRecord, r) for r in self._db().query(
+            f"SELECT * FROM reviews WHERE {where} ORDER BY id", args)]
+
     def agreement(self, query_id: int) -> Agreement:
         """Each curator's current decision and whether they agree (none/single/agree/conflict)."""
         latest: dict[str, DecisionRecord] = {}
         for d in self.decisions(query_id):
+            if d.status == "rejected" and d.candidate_path is not None:
+                continue  # a hard negative, not the curator's decision about the photo
             latest[d.curator] = d  # ordered by id: the last one wins
         return hist.agreement_of(latest)
 
@@ -892,8 +980,8 @@ class Store:
     # ---- helpers ----------------------------------------------------------------------------
 
     def _status(self, db: sqlite_utils.Database, query_id: int) -> str:
-        row = db.execute("SELECT status FROM decisions WHERE query_id = ? AND deleted = 0"
-                         " ORDER BY id DESC LIMIT 1", (query_id,)).fetchone()
+        row = db.execute(f"SELECT status FROM decisions d WHERE query_id = ? AND deleted = 0"
+                         f" AND {IN_FORCE} ORDER BY id DESC LIMIT 1", (query_id,)).fetchone()
         return row[0] if row else OPEN
 
     def _query_row(self, db: sqlite_utils.Database, query_id: int,

@@ -19,8 +19,8 @@ the raw top-1 cosine separates a correct top-1 from a wrong one within a set but
 A logistic regression (Platt scaling, on standardised features, L2-regularised, fitted by
 Newton's method) maps them to ``p_match`` = P(candidate shows the query's place). It is fitted
 per model on the ../shared/data sets with place-disjoint folds (benchmarks/calibrate.py), stored
-as a small JSON with the model (``models/calibration/<name>.json`` for built-ins,
-``calibration.json`` in a fine-tuned model's folder) and refitted after fine-tuning
+as a small JSON with the model (``resources/models/calibration/<name>.json`` in the package for
+built-ins, ``calibration.json`` in a fine-tuned model's folder) and refitted after fine-tuning
 (:func:`refit_model_dir`). A gallery without place labels or coordinates, where "unrelated" is
 unknown, falls back to the reference statistics stored with the model's calibration.
 
@@ -455,7 +455,7 @@ def builtin_calibration_path(model_name: str) -> Path:
 
 def calibration_path(fingerprint: dict) -> Path | None:
     """Where the calibration of the model with this fingerprint lives: ``calibration.json`` in
-    a fine-tuned model's folder, ``models/calibration/<name>.json`` for a built-in."""
+    a fine-tuned model's folder, ``resources/models/calibration/<name>.json`` for a built-in."""
     from geomatch_app.models.checkpoint import find_model_dir
 
     name = str(fingerprint.get("name", ""))

@@ -77,9 +77,11 @@ def test_query_fills_grid_then_decide_undo_redo(qtbot, ranked_window, tmp_path):
     assert _decisions(db) == [("confirmed", top.path, 1, 0)]
     assert win.queue.status(q) == "confirmed"
 
+    # X rejects the picked candidate only: a hard negative; the photo stays confirmed
+    qtbot.keyClick(win, Qt.Key.Key_2)
     qtbot.keyClick(win, Qt.Key.Key_X)
-    assert _decisions(db)[-1][0] == "rejected"
-    assert win.queue.status(q) == "rejected"
+    assert _decisions(db)[-1] == ("rejected", win.grid.candidate(2).path, 2, 0)
+    assert win.queue.status(q) == "confirmed"
 
 
 def test_corrupt_image_shows_error_and_next_photo_works(qtbot, window, demo_index, demo_queries,
@@ -91,7 +93,7 @@ def test_corrupt_image_shows_error_and_next_photo_works(qtbot, window, demo_inde
     with qtbot.waitSignal(window.query_ranked, timeout=60_000) as blocker:
         window.add_photos([str(bad), demo_queries[1]])
     assert blocker.args == [demo_queries[1]]
-    qtbot.waitUntil(lambda: window.queue.status(str(bad)) == "error", timeout=20_000)
+    qtbot.waitUntil(lambda: window.queue.status(str(bad)) == "unreadable", timeout=20_000)
     assert any(str(bad) in m for m in window.messages.messages())
     assert window.messages.isVisible()  # non-modal panel, no dialog
     assert QApplication.activeModalWidget() is None
@@ -161,8 +163,9 @@ def test_keyboard_works_with_focus_in_the_queue(qtbot, ranked_window, demo_queri
     assert win.pick.rank == 3
     qtbot.keyClick(win.queue, Qt.Key.Key_S)
     assert win.queue.status(demo_queries[0]) == "skipped"
+    assert win.current == demo_queries[1]  # auto-advance to the next photo to decide
     qtbot.keyClick(win.queue, Qt.Key.Key_U)
-    assert win.queue.status(demo_queries[0]) == "unsure"
+    assert win.queue.status(demo_queries[1]) == "unsure"
     assert win.finetune_action.isEnabled()
 
 

@@ -32,7 +32,7 @@ def test_indexing_from_dialog_never_stalls_event_loop(qtbot, window, small_galle
     dlg.model.setCurrentText("effnetlite2-gem")
     steps: list[tuple[int, int]] = []
     stall_meter.start()
-    worker = dlg.start()
+    worker = dlg.start(checked=True)  # the location check is tested in test_curator_day
     assert worker is not None
     worker.signals.progress.connect(lambda d, t, m: steps.append((d, t)))
     assert window.jobs.current() is worker  # shown in the status bar with Cancel
@@ -55,7 +55,7 @@ def test_cancel_indexing_keeps_gui_usable(qtbot, window, small_gallery, tmp_path
     dlg = IndexDialog(window, window.settings)
     dlg.source.setText(str(small_gallery))
     dlg.out.setText(str(tmp_path / "cancelled-index"))
-    worker = dlg.start()
+    worker = dlg.start(checked=True)  # the location check is tested in test_curator_day
     worker.signals.progress.connect(lambda d, t, m: window.jobs.cancel_current())
     qtbot.waitUntil(worker.is_done, timeout=120_000)
     assert worker.state == "cancelled"

@@ -67,6 +67,11 @@ def test_damaged_folders_raise_clear_errors(tmp_path, tiny_model_name):
     (out / CONFIG_FILE).write_text(json.dumps(cfg))
     with pytest.raises(GeomatchError, match="hash"):
         load_model(out)
+    del cfg["weight_hash"]  # weights changed and the hash deleted: refused, not accepted
+    (out / CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(GeomatchError, match="no weight_hash"):
+        load_model(out)
+    cfg["weight_hash"] = "0" * 16
     cfg["base_model"] = "no-such-model"
     (out / CONFIG_FILE).write_text(json.dumps(cfg))
     with pytest.raises(GeomatchError, match="no-such-model"):

@@ -127,8 +127,12 @@ def test_decisions_candidate_and_point(store: Store, fordham):
                       curator="Bob")
     assert store.decision(d3).candidate_path == photos[0].path and store.decision(d3).rank == 1
     assert store.current_decision(qid, curator="Ann").id == d2
-    assert [q.id for q in store.queries(status="rejected")] == [qid]
-    assert store.queries(status="open") == []
+    # rejecting one candidate is a hard negative, not a verdict on the photo: Ann's
+    # confirmation stays in force and the photo stays confirmed
+    assert store.current_decision(qid).id == d2
+    assert store.queries(status="rejected") == []
+    assert [q.id for q in store.queries(status="confirmed")] == [qid]
+    assert [d.id for _, d in store.negatives()] == [d3]
 
 
 def test_decide_validates(store: Store, tmp_path):

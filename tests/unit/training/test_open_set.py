@@ -1,7 +1,8 @@
 """The shipped calibration on a real gallery: a place the gallery lacks gets no_match; a true
 day→night pair stays match.
 
-The calibration in models/calibration/ was fitted on the shared sets, these photos included:
+The calibration in geomatch_app/resources/models/calibration/ was fitted on the shared sets, these
+photos included:
 this guards the whole path (index → gallery statistics → verification → p_match → verdict);
 benchmarks/calibrate.py measures generalisation with place-disjoint folds.
 """
