@@ -23,7 +23,8 @@ from pathlib import Path, PurePath
 from geomatch_app.core.progress import Progress
 from geomatch_app.store import Store
 from geomatch_app.store.atomic import FolderWrite
-from geomatch_app.store.export import FORMATS, ExportReport, safe_name
+from geomatch_app.store.export import FORMATS as STORE_FORMATS
+from geomatch_app.store.export import ExportError, ExportReport, safe_name
 from geomatch_app.store.export import export as _export
 from geomatch_app.store.records import DecisionRecord, QueryRecord
 
@@ -82,6 +83,8 @@ def offline_place_name() -> Callable[[float | None, float | None], str]:
 
     return place_name
 
+FORMATS = (*STORE_FORMATS, "gmberton")
+
 
 def export(store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
            curator: str | None = None, progress: Progress | None = None,
@@ -91,6 +94,9 @@ def export(store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
     """Write the current confirmations of ``store`` to ``out_dir`` as ``fmt``, and
     ``labels.csv`` with the negatives (unless ``negatives=False``); ``place_name`` (e.g.
     :func:`offline_place_name`) names the places in every file that has coordinates."""
+    if fmt == "gmberton":  # the research layout: no labels.csv, names carry the labels
+        return export_gmberton(store, out_dir, force=force, curator=curator, progress=progress,
+                               require_review=require_review)
     report = _export(store, out_dir, fmt, force=force, curator=curator, progress=progress,
                      require_review=require_review, place_name=place_name)
     if negatives:
@@ -98,6 +104,46 @@ def export(store: Store, out_dir: str | Path, fmt: str, *, force: bool = False,
         negs = store.negatives(curator=curator)
         report.files += _write_labels(store, Path(report.out_dir), positives, negs, progress,
                                       place_name)
+    return report
+
+
+def export_gmberton(store: Store, out_dir: str | Path, *, force: bool = False,
+                    curator: str | None = None, progress: Progress | None = None,
+                    require_review: bool = False) -> ExportReport:
+    """The confirmed set in the gmberton layout (data.gmberton): each query named by its
+    confirmed location, each gallery photo it was matched to by its own location."""
+    from geomatch_app.data.gmberton import Located, write_set
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportError("is not a folder", out, "give a folder to export into")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ExportError("is not empty", out, "choose a new folder, or pass --force to "
+                          "overwrite files there")
+    out.mkdir(parents=True, exist_ok=True)
+    report = ExportReport(out, "gmberton")
+    queries, database, seen = [], [], set()
+    items = store.confirmed(curator=curator, reviewed=require_review)
+    for i, (q, d) in enumerate(items):
+        if progress is not None:
+            progress.step(i, len(items), "exporting")
+        if d.lat is None or d.lon is None:
+            report.skipped.append((q.path, "confirmed without a location"))
+            continue
+        if not Path(q.path).is_file():
+            report.skipped.append((q.path, "file not found"))
+            continue
+        queries.append(Located(q.path, d.lat, d.lon, d.heading))
+        ref = d.candidate_path
+        if ref and ref not in seen and Path(ref).is_file():
+            image = store.find_image(ref)
+            has = image is not None and image.lat is not None and image.lon is not None
+            database.append(Located(ref, image.lat if has else d.lat,
+                                    image.lon if has else d.lon,
+                                    image.heading if image is not None else None))
+            seen.add(ref)
+    report.files = write_set(out, queries, database)
+    report.written = len(queries)
     return report
 
 

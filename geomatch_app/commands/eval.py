@@ -22,7 +22,10 @@ def add_parser(sub) -> None:
         description="Scores the manifest's split=query rows against each index. A query is "
         "correct at N when one of its top N lies within --threshold metres (when query and "
         "gallery photo have coordinates) or has the same place_id.")
-    p.add_argument("--queries", required=True, help="manifest.csv with split=query rows")
+    p.add_argument("--queries", required=True,
+                   help="manifest.csv with split=query rows, or a folder in the gmberton "
+                   "layout (images/test/queries; recall also computed as "
+                   "VPR-methods-evaluation does)")
     p.add_argument("--index", required=True, action="append", metavar="DIR",
                    help="index folder; repeat to compare several indexes/models")
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON ('-' = stdout)")
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     results = []
+    rankings_by_run = []
     verifier = None
     if not args.no_verify:
         from geomatch_app.models.verify import Verifier
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     for index_dir in args.index:
         model, qs, rankings, votes, centroid = _rank(
             index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device)
+        rankings_by_run.append((index_dir, {q.path: [c.path for c in cands]
+                                            for q, cands in zip(qs, rankings, strict=True)}))
         label = Path(index_dir).name or str(index_dir)
         results.append(evaluate(
             qs, rankings, label=label, model=model, threshold_m=args.threshold, sigma_km=sigma,
@@ -86,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         results[-1].calibration = _calibration(index_dir, qs, rankings, args, verifier)
 
     summaries = [r.summary() for r in results]
+    vpr = _gmberton_recall(args.queries, report.photos, args.index, rankings_by_run)
+    for summary, extra in zip(summaries, vpr, strict=False):
+        summary["vpr_methods_evaluation"] = extra
     first = summaries[0]
     gt = first["ground_truth"]
     print(f"{first['n_queries']} queries; ground truth: {gt['by_distance']} by distance "
@@ -96,6 +105,14 @@ def run(args: argparse.Namespace) -> int:
         print(_calibration_line(r))
     if first["n_located"] == 0:
         print("no query has coordinates: km accuracy is not available")
+    if vpr:
+        v0 = vpr[0]
+        print(f"VPR-methods-evaluation recall (gmberton layout: positives = database images "
+              f"≤ {v0['radius_m']:g} m in UTM; all {v0['n_queries']} queries counted, "
+              f"{v0['n_with_positive']} have a positive):")
+        for (index_dir, _), v in zip(rankings_by_run, vpr, strict=True):
+            vals = "  ".join(f"{key} {val:.1f}" for key, val in v["recall"].items())
+            print(f"  {Path(index_dir).name or index_dir}: {vals}")
 
     if args.json:
         data = {**first, "runs": summaries}
@@ -111,6 +128,22 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         print(f"report: {write_report(args.report, results, title=str(args.queries))}")
     return 0
+
+
+def _gmberton_recall(source: str, queries, index_dirs, rankings_by_run) -> list[dict]:
+    """For a query folder in the gmberton layout, recall exactly as VPR-methods-evaluation
+    computes it (UTM radius 25 m, every query in the denominator); [] for other sources."""
+    from geomatch_app.data import gmberton
+
+    if not Path(source).is_dir() or gmberton.find_root(source) is None:
+        return []
+    from geomatch_app.index import Index
+
+    out = []
+    for index_dir, ranked in rankings_by_run:
+        gallery = Index.open(index_dir).photos
+        out.append(gmberton.vpr_recall(queries, gallery, ranked))
+    return out
 
 
 def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict | None:

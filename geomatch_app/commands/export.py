@@ -1,5 +1,5 @@
-"""``geomatch export --db DB --out DIR --format pairs|manifest|geojson``: confirmed locations
-as labelled test sets, training pairs or GIS points."""
+"""``geomatch export --db DB --out DIR --format pairs|manifest|geojson|gmberton``: confirmed
+locations as labelled test sets, training pairs, GIS points or a VPR research test set."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export confirmed locations",
                        description="pairs: query/ + reference/ images with pairs.csv "
                        "(AmsterTime style); manifest: manifest.csv + images, readable by "
-                       "`geomatch index` and `geomatch eval`; geojson: confirmed points.")
+                       "`geomatch index` and `geomatch eval`; geojson: confirmed points; gmberton: "
+                       "images/test/{database,queries} named @UTM_east@UTM_north@…@.jpg, as "
+                       "VPR-datasets-downloader writes and VPR-methods-evaluation reads.")
     p.add_argument("--db", required=True, help="curation database")
     p.add_argument("--out", required=True, type=a.non_empty,
                    help="folder to write (must be new or empty)")
-    p.add_argument("--format", required=True, choices=["pairs", "manifest", "geojson"])
+    p.add_argument("--format", required=True, choices=["pairs", "manifest", "geojson", "gmberton"])
     p.add_argument("--curator", default=None, help="only this curator's confirmations")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
     p.add_argument("--require-review", action="store_true",

@@ -11,6 +11,9 @@ from geomatch_app.commands import args as a
 from geomatch_app.core.progress import Progress, TerminalBar
 from geomatch_app.models import DEFAULT_MODEL
 
+# = training.objective.LOSSES (not imported: it imports torch; a test keeps them equal)
+LOSSES = ("ranking", "triplet", "soft-triplet", "dbl", "haf", "edbl", "multi-positive")
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -39,10 +42,23 @@ def add_parser(sub) -> None:
                    help="learning rate (paper A: 1e-5)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (paper A) or sgd with a step schedule (paper B)")
-    p.add_argument("--loss", choices=("ranking", "triplet", "soft-triplet"), default="ranking")
+    p.add_argument("--loss", choices=LOSSES, default="ranking",
+                   help="ranking (paper A, default), triplet / --plain-l2 triplet (paper C), "
+                   "soft-triplet, dbl, edbl, multi-positive (paper D; edbl and multi-positive "
+                   "use p×k batches), haf (paper B's multi-level loss, hierarchical models)")
     p.add_argument("--margin", type=a.non_negative_float, default=0.1)
-    p.add_argument("--alpha", type=a.unit_interval, default=0.99,
-                   help="weight of the ranking loss against MK-MMD (paper A: 0.99)")
+    p.add_argument("--plain-l2", action="store_true",
+                   help="ranking/triplet on plain instead of squared L2 distances (paper C)")
+    p.add_argument("--scale", type=a.positive_float, default=3.0,
+                   help="feature scale of the soft-triplet / DBL / eDBL / multi-positive losses")
+    p.add_argument("--pk-places", type=a.positive_int, default=8,
+                   help="p×k batches: places per batch")
+    p.add_argument("--pk-per-place", type=a.positive_int, default=4,
+                   help="p×k batches: photos per place")
+    p.add_argument("--alpha", type=a.non_negative_float, default=0.99,
+                   help="weight of MK-MMD in L = L_r + alpha·M (paper A: 0.99)")
+    p.add_argument("--target-crop", type=a.positive_int, default=512,
+                   help="centre-crop target photos to a square of this side (paper A: 512)")
     p.add_argument("--negatives", type=a.positive_int, default=10,
                    help="hardest negatives per query")
     p.add_argument("--neg-cache", type=a.positive_int, default=1000,
@@ -50,14 +66,18 @@ def add_parser(sub) -> None:
     p.add_argument("--refresh-every", type=a.positive_int, default=1000,
                    help="queries between descriptor refreshes for mining")
     p.add_argument("--freeze-below", type=a.non_negative_int, default=None,
-                   help="freeze backbone blocks below this index (default: lower half)")
+                   help="freeze backbone blocks below this index (default: conv1–conv3, "
+                   "paper A)")
     p.add_argument("--image-size", type=a.positive_int, default=None,
                    help="input size (default: the model's); stored with the new model")
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--no-augment", action="store_true", help="no colour jitter")
+    p.add_argument("--augment-crop", action="store_true",
+                   help="also random resized crops (neutral in paper C)")
+    p.add_argument("--augment-erase", action="store_true",
+                   help="also random erasing (hurt in paper C)")
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
     p.add_argument("--center-crop", type=a.positive_int, default=None,
-                   help="centre-crop queries and target photos to a square of this side "
-                   "(paper A: 512 for archive scans)")
+                   help="centre-crop training queries to a square of this side (archive scans)")
     p.add_argument("--cache-chunk", type=a.non_negative_int, default=0,
                    help="gradient caching: forward in chunks of this many images (0 = off)")
     p.add_argument("--pos-m", type=a.non_negative_float, default=25.0,
@@ -122,10 +142,13 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, out_dir=str(out), epochs=args.epochs,
         queries_per_epoch=args.queries_per_epoch, batch_size=args.batch_size,
         n_neg=args.negatives, neg_cache=args.neg_cache, refresh_every=args.refresh_every,
-        loss=args.loss, margin=args.margin, alpha=args.alpha, optimizer=args.optimizer,
+        loss=args.loss, margin=args.margin, plain_l2=args.plain_l2, scale=args.scale,
+        pk_places=args.pk_places, pk_per_place=args.pk_per_place, target_crop=args.target_crop,
+        alpha=args.alpha, optimizer=args.optimizer,
         lr=args.lr, weight_decay=0.001 if args.optimizer == "sgd" else 0.0,
         freeze_below=args.freeze_below, image_size=args.image_size,
-        augment=not args.no_augment, flip=args.flip, center_crop=args.center_crop,
+        augment=not args.no_augment, augment_crop=args.augment_crop,
+        augment_erase=args.augment_erase, flip=args.flip, center_crop=args.center_crop,
         cache_chunk=args.cache_chunk, device=args.device, seed=args.seed,
         train_rules=rules, resume=args.resume,
         eval_rules=sources.MatchRules(pos_m=args.eval_m, pos_frames=args.eval_frames))
@@ -140,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"saved {res.model_name} to {res.model_dir} ({res.elapsed_s:.0f} s)")
     print("recall on the validation split (%):")
     print(recall_table(res.before, res.after), end="")
+    if res.netvlad_init:
+        print(f"the NetVLAD head was uninitialised: initialised from "
+              f"{res.netvlad_init['images']} training images before training")
+    if not res.improved:
+        print(f"did not improve on {args.model}: keep using {args.model}")
+        return 0
     print(f"re-index the gallery with it: geomatch index SRC --index DIR --model {res.model_name}")
     return 0
 

@@ -40,11 +40,19 @@ class ImportReport:
 
 
 def load_photos(src: str | Path, role: str = "gallery") -> ImportReport:
-    """Photos of ``src`` (a folder or a .csv manifest) for the given role (gallery or query)."""
+    """Photos of ``src`` (a folder or a .csv manifest) for the given role (gallery or query).
+
+    A folder in the gmberton layout (``images/test/{database,queries}``) gives its database
+    (gallery) or queries with the locations its file names carry."""
     src = Path(src)
     if not src.exists():
         raise ManifestError("does not exist", src, "give a folder of photos or a manifest.csv")
     if src.is_dir():
+        from geomatch_app.data import gmberton
+
+        root = gmberton.find_root(src)  # VPR-datasets-downloader layout: labels in file names
+        if root is not None:
+            return gmberton.read_split(root, role)
         return scan_folder(src)
     return read_manifest(src, role)
 

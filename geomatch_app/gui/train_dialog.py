@@ -296,10 +296,15 @@ class TrainDialog(QDialog):
 
         self.result = result
         self._finish()
-        self.status.setText(f"Saved {result.model_name} ({result.elapsed_s:.0f} s). "
-                            "It is now in every model list.")
         self.summary.setText("Recall on held-out places (%):\n" +
                              _plain_table(recall_table(result.before, result.after)))
+        if not result.improved:  # only a model that beats the base on validation is offered
+            self.status.setText(f"{result.model_name} did not improve on the validation places, "
+                                f"keeping the old model ({result.model_name} is saved but "
+                                "not offered).")
+            return
+        self.status.setText(f"Saved {result.model_name} ({result.elapsed_s:.0f} s). "
+                            "It is now in every model list.")
         self.use_button.setEnabled(True)
         self.model_trained.emit(result.model_name)
 

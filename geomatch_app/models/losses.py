@@ -5,7 +5,8 @@ one against a loop/NumPy reference, which is easiest without module state. All t
 tensors and return a scalar (mean over the batch unless said otherwise).
 
 Distances are squared Euclidean unless a paper says otherwise (papers A and D use squared
-distances; paper D's multi-positive form uses the plain L2 distance as a negative similarity).
+distances; paper D's multi-positive form uses the plain L2 distance as a negative similarity;
+paper C trains with PyTorch's triplet margin loss, i.e. plain L2 — ``squared=False``).
 """
 
 from __future__ import annotations
@@ -58,20 +59,27 @@ def _batch(t: torch.Tensor, ndim: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- paper A
 
 
+def _dist(a: torch.Tensor, b: torch.Tensor, squared: bool) -> torch.Tensor:
+    d = sq_dist(a, b)
+    return d if squared else d.clamp_min(1e-12).sqrt()
+
+
 def ranking_loss(query: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
-                 margin: float = 0.1, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+                 margin: float = 0.1, neg_mask: torch.Tensor | None = None,
+                 squared: bool = True) -> torch.Tensor:
     """Paper A Eq. 3 (NetVLAD's weakly supervised ranking loss).
 
     For each query: d⁺ = min over its potential positives of the squared distance; the loss is
     Σ_j max(0, d⁺ + margin − d²(q, n_j)) over its negatives. Mean over queries.
     Shapes: query (B,D) or (D,); positives (B,P,D); negatives (B,N,D); neg_mask (B,N) bool marks
-    real negatives when queries have different numbers of them.
+    real negatives when queries have different numbers of them. ``squared=False`` uses the
+    plain L2 distance (paper C's form).
     """
     q = _batch(query, 2)
     pos = _batch(positives, 3)
     neg = _batch(negatives, 3)
-    d_pos = sq_dist(q[:, None, :], pos).min(dim=1).values  # (B,)
-    d_neg = sq_dist(q[:, None, :], neg)  # (B,N)
+    d_pos = _dist(q[:, None, :], pos, squared).min(dim=1).values  # (B,)
+    d_neg = _dist(q[:, None, :], neg, squared)  # (B,N)
     hinge = F.relu(d_pos[:, None] + margin - d_neg)
     if neg_mask is not None:
         hinge = hinge * _batch(neg_mask, 2).to(hinge.dtype)
@@ -83,11 +91,12 @@ def ranking_loss(query: torch.Tensor, positives: torch.Tensor, negatives: torch.
 
 def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
                  margin: float = 0.1, squared: bool = True) -> torch.Tensor:
-    """Standard triplet hinge max(0, m + d(a,p) − d(a,n)) (paper D Eq. 3.4), mean over triplets."""
-    d_ap = sq_dist(anchor, positive)
-    d_an = sq_dist(anchor, negative)
-    if not squared:
-        d_ap, d_an = d_ap.clamp_min(1e-12).sqrt(), d_an.clamp_min(1e-12).sqrt()
+    """Standard triplet hinge max(0, m + d(a,p) − d(a,n)) (paper D Eq. 3.4), mean over triplets.
+
+    ``squared=False``: plain L2 distances, as paper C's ``nn.TripletMarginLoss`` (margin 0.1).
+    """
+    d_ap = _dist(anchor, positive, squared)
+    d_an = _dist(anchor, negative, squared)
     return F.relu(margin + d_ap - d_an).mean()
 
 
@@ -286,5 +295,9 @@ def mk_mmd(source: torch.Tensor, target: torch.Tensor, n_kernels: int = 5,
 
 def domain_adapted_loss(ranking: torch.Tensor, mmd: torch.Tensor,
                         alpha: float = 0.99) -> torch.Tensor:
-    """Paper A's total loss as specified for geomatch: α·L_r + (1 − α)·MK-MMD, α = 0.99."""
-    return alpha * ranking + (1.0 - alpha) * mmd
+    """Paper A's total loss as published: L_u = L_r + α·M, α = 0.99 (paper A Eq. 1).
+
+    M is the MK-MMD between source and target conv5 feature maps (:func:`mk_mmd`); α weighs the
+    domain term against the full ranking loss, it does not shrink the ranking loss.
+    """
+    return ranking + alpha * mmd

@@ -1,6 +1,9 @@
 """Image → tensor for training: the index's own preprocessing plus the augmentations of papers
-A/C (random resized crop 0.3–1.0, colour jitter, optional flip, random erasing) and paper A's
-centre crop for archive scans.
+A/C and paper A's centre crop for archive scans.
+
+Defaults follow paper C's ablation: colour jitter helped, random resized crops were neutral and
+random erasing hurt, so only jitter is on by default; crops (0.3–1.0 of the area), flips and
+erasing are options.
 
 Why the crop keeps the image's aspect ratio: the index squashes the whole frame to a square
 (``index.extract.image_to_tensor``); cropping with the frame's own aspect and squashing the
@@ -24,10 +27,11 @@ from geomatch_app.index.extract import image_to_tensor
 @dataclass
 class AugmentConfig:
     enabled: bool = True
+    crop: bool = False  # random resized crop (paper C: no gain)
     scale: tuple[float, float] = (0.3, 1.0)  # area fraction of the random resized crop
     jitter: float = 0.4  # brightness / contrast / saturation strength (hue = jitter / 4)
     flip: bool = False  # mirrored streets are other streets: off by default
-    erase_p: float = 0.5
+    erase_p: float = 0.0  # random erasing probability (paper C: it hurt)
     center_crop: int | None = None  # paper A: centre-crop archive scans to a square of this side
 
 
@@ -95,7 +99,9 @@ class ImageSource:
         cfg = self.augment
         if not cfg.enabled:
             return self.plain(path, center_crop)
-        img = random_resized_crop(self.image(path, center_crop), self.rng, cfg.scale)
+        img = self.image(path, center_crop)
+        if cfg.crop:
+            img = random_resized_crop(img, self.rng, cfg.scale)
         if cfg.flip and self.rng.random() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if cfg.jitter > 0:

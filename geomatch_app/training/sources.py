@@ -77,6 +77,35 @@ class TrainData:
         return sum(len(p) > 0 for p in self.train.positives)
 
 
+# ---------------------------------------------------------------------------- sufficiency
+
+MIN_TRAIN_PAIRS = 10  # fewer cannot teach the network anything but noise
+MIN_VAL_QUERIES = 3  # held-out queries with a positive: fewer make the recall a coin toss
+
+
+def check_sufficient(data: TrainData, min_pairs: int | None = None,
+                     min_val: int = MIN_VAL_QUERIES) -> None:
+    """Refuse to train when the data cannot show whether training helped.
+
+    Raises a GeomatchError that says how many more pairs are needed: at least ``min_pairs``
+    training queries with a positive, and ``min_val`` validation queries (on held-out places)
+    with a positive in the validation gallery, since the new model is only offered when its
+    validation recall beats the base model's.
+    """
+    need = max(1, MIN_TRAIN_PAIRS if min_pairs is None else int(min_pairs))
+    have = data.n_pairs
+    n_val = sum(len(p) > 0 for p in data.val.positives)
+    if have >= need and n_val >= min_val:
+        return
+    more = max(0, need - have) + max(0, min_val - n_val)
+    raise GeomatchError(
+        f"only {have + n_val} pair{'s' * (have + n_val != 1)} with a positive ({have} for "
+        f"training, {n_val} on held-out places for validation); training needs at least {need} "
+        f"training pairs and {min_val} validation pairs to tell whether it helped",
+        hint=f"confirm at least {more} more pair{'s' * (more != 1)} at other places "
+        "(or give a manifest with more places)")
+
+
 # ---------------------------------------------------------------------------- place keys
 
 
@@ -295,3 +324,26 @@ def target_paths(src: str | Path | None) -> list[str]:
         return [p for p in out if Path(p).is_file()]
     raise ManifestError("is neither a folder nor a .csv manifest", src,
                         "give a folder of unlabelled photos or a manifest.csv")
+
+
+def concat_splits(splits: list[TrainSplit], description: str = "") -> TrainSplit:
+    """One split from several (e.g. one per dataset): galleries are concatenated and each
+    split's positive / non-negative indices shifted by the galleries before it, so a query is
+    never paired with another dataset's photos except as a negative."""
+    queries, gallery, pos, non_neg, places = [], [], [], [], []
+    for s in splits:
+        off = len(gallery)
+        queries += s.queries
+        gallery += s.gallery
+        pos += [p + off for p in s.positives]
+        non_neg += [n + off for n in s.non_negatives]
+        places += s.places
+    return TrainSplit(queries, gallery, pos, non_neg, description, places)
+
+
+def merge_data(parts: list[TrainData], description: str = "") -> TrainData:
+    """Train on the union of several TrainData; validate on the union of their validation
+    splits (see :func:`concat_splits`)."""
+    desc = description or " + ".join(p.source for p in parts if p.source)
+    return TrainData(concat_splits([p.train for p in parts], desc),
+                     concat_splits([p.val for p in parts], desc), desc)

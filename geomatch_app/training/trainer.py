@@ -1,4 +1,4 @@
-"""Fine-tune a place model on mined tuples: paper A's objective α·L_r + (1−α)·MK-MMD.
+"""Fine-tune a place model: paper A's objective L_u = L_r + α·MK-MMD (Eq. 1) by default.
 
 One function, :func:`train`, used by ``geomatch train`` and the GUI dialog alike: it takes the
 data (see :mod:`.sources`), a :class:`TrainConfig`, a ``Progress`` (cancel) and an ``on_event``
@@ -10,6 +10,11 @@ Why the network runs in eval mode while it learns: batches of a few tuples are f
 BatchNorm statistics, EfficientNet's drop-connect would make gradient caching's second forward
 differ from the first, and fine-tuning with frozen BN statistics is what NetVLAD-style training
 does anyway. Gradients still flow to every unfrozen parameter.
+
+Paper-faithful defaults: NetVLAD-family heads that were never initialised are initialised from
+the training images first (k-means, as NetVLAD and paper C prescribe); conv1–conv3 stay frozen
+(paper A); augmentation is colour jitter only (paper C found crops neutral and erasing harmful);
+target photos for MK-MMD are centre-cropped (paper A: 512×512) and MK-MMD compares conv5 maps.
 """
 
 from __future__ import annotations
@@ -32,14 +37,15 @@ from geomatch_app.core.progress import Progress
 from geomatch_app.core.types import TrainEvent
 from geomatch_app.models.device import resolve_device
 from geomatch_app.training.augment import AugmentConfig, ImageSource
+from geomatch_app.training.batches import PKBatch, pk_batches
 from geomatch_app.training.gradcache import forward_backward
 from geomatch_app.training.mining import Miner, Tuple
-from geomatch_app.training.sources import MatchRules, TrainData
+from geomatch_app.training.objective import BATCH_LOSSES, LOSSES, Layout, Outputs, objective
+from geomatch_app.training.sources import MatchRules, TrainData, check_sufficient
 from geomatch_app.training.validation import evaluate_split
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("ranking", "triplet", "soft-triplet")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -53,21 +59,30 @@ class TrainConfig:
     n_neg: int = 10  # hardest negatives kept per query (paper A)
     neg_cache: int = 1000  # random negatives scored per query (paper A)
     refresh_every: int = 1000  # queries between descriptor refreshes (paper A)
-    loss: str = "ranking"  # ranking (paper A) | triplet | soft-triplet
-    margin: float = 0.1  # paper A
-    alpha: float = 0.99  # weight of the ranking loss when MK-MMD is on (paper A)
+    loss: str = "ranking"  # one of objective.LOSSES; ranking = paper A / NetVLAD
+    margin: float = 0.1  # paper A, paper C
+    plain_l2: bool = False  # ranking/triplet on plain L2 distances (paper C) instead of squared
+    scale: float = 3.0  # feature scale for soft-triplet / DBL / eDBL / multi-positive (paper D)
+    alpha: float = 0.99  # weight of MK-MMD in L_u = L_r + α·M (paper A Eq. 1)
     n_target: int = 8  # unlabelled target photos per step for MK-MMD
+    target_crop: int = 512  # target photos are centre-cropped to this square (paper A)
+    pk_places: int = 8  # batch losses: places per p×k batch
+    pk_per_place: int = 4  # batch losses: photos per place (the query + k−1 positives)
     optimizer: str = "adam"  # adam (paper A) | sgd (paper B: momentum 0.9, step schedule)
     lr: float = 1e-5  # paper A
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_step_epochs: int = 5  # sgd: halve the lr every this many epochs (paper B)
     lr_gamma: float = 0.5
-    freeze_below: int | None = None  # backbone block index; None: the lower half is frozen
+    freeze_below: int | None = None  # backbone block index; None: conv1–conv3 frozen (paper A)
     image_size: int | None = None  # None: the base model's input size
-    augment: bool = True
+    augment: bool = True  # colour jitter (the only augmentation paper C found to help)
+    augment_crop: bool = False  # also random resized crops (neutral in paper C)
+    augment_erase: bool = False  # also random erasing (hurt in paper C)
     flip: bool = False
-    center_crop: int | None = None  # paper A: centre-crop archive queries/targets (e.g. 512)
+    center_crop: int | None = None  # centre-crop training queries too (e.g. archive scans)
+    netvlad_init_images: int = 500  # images k-means samples when a NetVLAD head is fresh
+    min_pairs: int | None = None  # None: sources.MIN_TRAIN_PAIRS
     cache_chunk: int = 0  # gradient caching chunk in images (paper D); 0 = off
     device: str = "auto"
     seed: int = 0
@@ -95,6 +110,28 @@ class TrainResult:
     events: list[dict]
     elapsed_s: float
     n_pairs: int
+    netvlad_init: dict | None = None  # what automatic NetVLAD initialisation did, if it ran
+
+    @property
+    def improved(self) -> bool:
+        """Whether validation recall beats the base model's: a higher R@1, or the same R@1 and a
+        higher mean of R@1/5/10/20. Only an improved model should replace the old one."""
+        return recall_improved(self.before, self.after)
+
+
+def recall_improved(before: dict[str, float], after: dict[str, float]) -> bool:
+    if not before or not after:
+        return False
+    keys = [k for k in ("R@1", "R@5", "R@10", "R@20") if k in before and k in after]
+    if not keys:
+        return False
+    eps = 1e-9
+    r1b, r1a = before.get("R@1", 0.0), after.get("R@1", 0.0)
+    if r1a > r1b + eps:
+        return True
+    mean_b = sum(before[k] for k in keys) / len(keys)
+    mean_a = sum(after[k] for k in keys) / len(keys)
+    return abs(r1a - r1b) <= eps and mean_a > mean_b + eps
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -119,13 +156,51 @@ def backbone_blocks(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]
     return expand("", model.backbone, 0)
 
 
-def freeze_lower(model: torch.nn.Module, freeze_below: int | None) -> int:
-    """Freeze backbone blocks with index < ``freeze_below`` (negative: from the end; None: the
-    lower half of the blocks that have parameters). Returns the block index used."""
+def paper_freeze_cut(model: torch.nn.Module) -> int:
+    """Index of the first trainable backbone block under paper A's rule "conv1–conv3 frozen".
+
+    AlexNet: conv4 is the first trainable layer (paper A). Other trunks: the blocks that run at
+    an output stride ≤ 8 are frozen — ResNet's conv1, conv2_x, conv3_x; VGG's conv1–conv4 (the
+    NetVLAD crop trains conv5); EfficientNet's / MobileNet's stem and first three stages. A
+    trunk that never reaches stride 16 keeps its lower 60 % frozen.
+    """
     blocks = backbone_blocks(model)
     with_params = [i for i, (_, b) in enumerate(blocks) if any(True for _ in b.parameters())]
+    if not with_params:
+        return 0
+    if type(model.backbone).__name__ == "AlexNetTrunk":
+        return 8  # features[8] is conv4
+    size = int(model.preprocess.size)
+    sizes: list[int] = []
+    hooks = [b.register_forward_hook(lambda _m, _i, out: sizes.append(_spatial(out)))
+             for _, b in blocks]
+    try:
+        with torch.no_grad():
+            dev = next(model.parameters()).device
+            model.features(torch.zeros(1, 3, size, size, device=dev))
+    finally:
+        for h in hooks:
+            h.remove()
+    if len(sizes) == len(blocks):
+        for i, s in enumerate(sizes):
+            if s and size / s >= 16 - 1e-6:
+                later = [j for j in with_params if j >= i]
+                if later:
+                    return later[0]
+    return with_params[min(len(with_params) - 1, int(0.6 * len(with_params)))]
+
+
+def _spatial(out) -> int:
+    t = out[-1] if isinstance(out, (list, tuple)) else out
+    return int(t.shape[-1]) if isinstance(t, torch.Tensor) and t.dim() == 4 else 0
+
+
+def freeze_lower(model: torch.nn.Module, freeze_below: int | None) -> int:
+    """Freeze backbone blocks with index < ``freeze_below`` (negative: from the end; None:
+    :func:`paper_freeze_cut`). Returns the block index used."""
+    blocks = backbone_blocks(model)
     if freeze_below is None:
-        cut = with_params[len(with_params) // 2] if with_params else 0
+        cut = paper_freeze_cut(model)
     elif freeze_below < 0:
         cut = max(0, len(blocks) + freeze_below)
     else:
@@ -167,36 +242,6 @@ def _autocast(dev: torch.device):
     return nullcontext
 
 
-def objective(desc: torch.Tensor, b: int, n_neg: int, n_target: int, neg_mask: torch.Tensor,
-              cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one batch laid out as [queries(b), positives(b), negatives(b·n_neg), targets]."""
-    from geomatch_app.models import losses
-
-    q = desc[:b]
-    p = desc[b:2 * b]
-    n = desc[2 * b:2 * b + b * n_neg].reshape(b, n_neg, -1)
-    if cfg.loss == "ranking":
-        rank = losses.ranking_loss(q, p[:, None], n, margin=cfg.margin, neg_mask=neg_mask)
-    else:
-        qa = q[:, None].expand_as(n)[neg_mask]
-        pa = p[:, None].expand_as(n)[neg_mask]
-        if cfg.loss == "triplet":
-            rank = losses.triplet_loss(qa, pa, n[neg_mask], margin=cfg.margin)
-        else:
-            rank = losses.soft_triplet_loss(qa, pa, n[neg_mask], scale=3.0)
-    terms = {"ranking": float(rank.detach())}
-    if n_target:
-        source = desc[b:2 * b + b * n_neg]  # the gallery's domain
-        target = desc[2 * b + b * n_neg:]
-        mmd = losses.mk_mmd(source, target)
-        total = losses.domain_adapted_loss(rank, mmd, alpha=cfg.alpha)
-        terms["mmd"] = float(mmd.detach())
-    else:
-        total = rank
-    terms["loss"] = float(total.detach())
-    return total, terms
-
-
 def _check_config(cfg: TrainConfig) -> None:
     if cfg.loss not in LOSSES:
         raise GeomatchError(f"unknown loss {cfg.loss!r}", hint=f"choose one of {LOSSES}")
@@ -207,6 +252,38 @@ def _check_config(cfg: TrainConfig) -> None:
         raise GeomatchError("no output folder given", hint="pass --out DIR")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.n_neg < 1:
         raise GeomatchError("epochs, batch size and negatives must be at least 1")
+    if cfg.loss in BATCH_LOSSES and (cfg.pk_places < 2 or cfg.pk_per_place < 2):
+        raise GeomatchError(f"the {cfg.loss} loss needs p×k batches with p ≥ 2 and k ≥ 2",
+                            hint="raise --pk-places / --pk-per-place")
+
+
+def _needs_netvlad_init(model) -> bool:
+    from geomatch_app.models.layers import NetVLAD
+
+    head = getattr(model, "head", None)
+    return isinstance(head, NetVLAD) and not bool(head.initialised)
+
+
+def auto_init_netvlad(model, data: TrainData, cfg: TrainConfig,
+                      progress: Progress) -> dict | None:
+    """Initialise a NetVLAD-family head that was never initialised, from the training images
+    (paper C: k-means centroids are what makes NetVLAD work; random ones give near-identical
+    descriptors for unrelated photos). Returns the summary for the log and the model card."""
+    if not _needs_netvlad_init(model):
+        return None
+    from geomatch_app.models.netvlad_init import init_netvlad
+
+    paths = sorted({p.path for p in (*data.train.gallery, *data.train.queries)})
+    rng = np.random.default_rng(cfg.seed)
+    if len(paths) > cfg.netvlad_init_images:
+        paths = sorted(rng.choice(paths, cfg.netvlad_init_images, replace=False).tolist())
+    summary = init_netvlad(model, paths, n_descriptors=50_000, seed=cfg.seed,
+                           progress=progress)
+    summary["images"] = len(paths)
+    log.info("the NetVLAD head of %s was uninitialised: initialised it from %d training "
+             "images (k-means on %d local descriptors, K=%d, alpha=%.1f)", cfg.model,
+             len(paths), summary["descriptors"], summary["clusters"], summary["alpha"])
+    return summary
 
 
 # ---------------------------------------------------------------------------- training
@@ -229,9 +306,7 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
     emit = on_event or (lambda ev: None)
     target = list(target or [])
     split = data.train
-    if len(split) == 0:
-        raise GeomatchError("no training query has a positive in the gallery",
-                            hint="check the place ids / locations, or lower the validation share")
+    check_sufficient(data, cfg.min_pairs)
     out_dir = Path(cfg.out_dir)
     t_start = time.monotonic()
     _seed_all(cfg.seed)
@@ -245,6 +320,14 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
     if cfg.image_size:
         model.preprocess = replace(model.preprocess, size=int(cfg.image_size))
     model.to(dev).eval()
+    resuming = cfg.resume and resume_state.has_state(out_dir)
+    before: dict[str, float] = {}
+    if not resuming and data.val.queries:
+        # recall of the base model exactly as the user has it: what a new model must beat
+        before = evaluate_split(model, data.val, cfg.eval_rules, device=str(dev),
+                                progress=progress)
+        emit(TrainEvent(0, 0, 0, {}, dict(before), None, "before training"))
+    netvlad_init = None if resuming else auto_init_netvlad(model, data, cfg, progress)
     frozen_below = freeze_lower(model, cfg.freeze_below)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
@@ -261,22 +344,27 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
     try:
         events: list[dict] = []
         start_epoch = 0
-        before: dict[str, float] = {}
-        if cfg.resume and resume_state.has_state(out_dir):
+        if before:
+            events.append(asdict(TrainEvent(0, 0, 0, {}, dict(before), None, "before training")))
+        if resuming:
             info = resume_state.load_state(out_dir, model, opt, sched)
             start_epoch = int(info["epoch"])
             events = list(info.get("events", []))
             before = dict(info.get("before", {}))
+            netvlad_init = info.get("netvlad_init")
             log.info("resuming %s after epoch %d", out_dir, start_epoch)
-        if not before and data.val.queries:
-            before = evaluate_split(model, data.val, cfg.eval_rules, device=str(dev),
-                                    progress=progress)
-            emit(TrainEvent(start_epoch, 0, 0, {}, dict(before), None, "before training"))
 
-        source = ImageSource(model.preprocess, AugmentConfig(enabled=cfg.augment, flip=cfg.flip,
-                                                             center_crop=None), seed=cfg.seed)
+        aug = AugmentConfig(enabled=cfg.augment, flip=cfg.flip, crop=cfg.augment_crop,
+                            erase_p=0.5 if cfg.augment_erase else 0.0)
+        source = ImageSource(model.preprocess, aug, seed=cfg.seed)
+        outputs = Outputs(model, maps=bool(target) and cfg.n_target > 0,
+                          levels=cfg.loss == "haf")
+        if cfg.loss == "haf" and not hasattr(model.head, "level_outputs"):
+            raise GeomatchError(f"the haf loss needs a hierarchical model, not {cfg.model!r}",
+                                hint="use vgg16-haf, or another --loss")
         n_q = len(split) if not cfg.queries_per_epoch else min(len(split), cfg.queries_per_epoch)
-        steps_per_epoch = math.ceil(n_q / cfg.batch_size)
+        per_step = cfg.pk_places if cfg.loss in BATCH_LOSSES else cfg.batch_size
+        steps_per_epoch = math.ceil(n_q / per_step)
         total_steps = steps_per_epoch * cfg.epochs
         step = steps_per_epoch * start_epoch
         step_times: list[float] = []
@@ -305,33 +393,25 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
             source.rng.seed(seed)
             source.gen.manual_seed(seed)
             order = rng.permutation(len(split))[:n_q]
-            miner = Miner(split, embed_for_mining, n_cache=cfg.neg_cache, n_hard=cfg.n_neg,
-                          refresh_every=cfg.refresh_every, seed=seed)
-            batch: list[Tuple] = []
-            tuples = miner.tuples(order)
-            while True:
-                t = next(tuples, None)
-                if t is not None:
-                    batch.append(t)
-                    if len(batch) < cfg.batch_size:
-                        continue
-                if not batch:
-                    break
+            if cfg.loss in BATCH_LOSSES:
+                batches = pk_batches(split, order, cfg.pk_places, cfg.pk_per_place, rng)
+            else:
+                miner = Miner(split, embed_for_mining, n_cache=cfg.neg_cache, n_hard=cfg.n_neg,
+                              refresh_every=cfg.refresh_every, seed=seed)
+                batches = _grouped(miner.tuples(order), cfg.batch_size)
+            for batch in batches:
                 t0 = time.monotonic()
-                terms = _train_step(model, opt, batch, split, target, source, cfg, rng, dev,
-                                    autocast, progress)
+                terms = _train_step(model, opt, batch, split, target, source, outputs, cfg,
+                                    rng, dev, autocast, progress)
                 step_times.append(time.monotonic() - t0)
                 step += 1
-                batch = []
                 eta = _eta(step_times, total_steps - step, val_s, cfg.epochs - epoch)
                 ev = TrainEvent(epoch + 1, step, total_steps, terms, {}, eta,
                                 f"epoch {epoch + 1}/{cfg.epochs}")
                 events.append(asdict(ev))
                 emit(ev)
-                progress.step(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs} "
-                                                 f"loss {terms['loss']:.4f}")
-                if t is None:
-                    break
+                progress.step(min(step, total_steps), total_steps,
+                              f"epoch {epoch + 1}/{cfg.epochs} loss {terms['loss']:.4f}")
             if sched is not None:
                 sched.step()
             last = epoch == cfg.epochs - 1
@@ -348,7 +428,8 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
                 emit(ev)
             if not last:
                 resume_state.save_state(out_dir, model, opt, sched,
-                                        {"epoch": epoch + 1, "events": events, "before": before})
+                                        {"epoch": epoch + 1, "events": events, "before": before,
+                                         "netvlad_init": netvlad_init})
     finally:
         for h in hooks:
             h.remove()
@@ -369,6 +450,8 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
         "n_val_gallery": len(data.val.gallery),
         "n_val_places": len(data.val.places),
         "n_target": len(target),
+        "netvlad_init": netvlad_init,
+        "improved": recall_improved(before, after),
         "frozen_below": frozen_below,
         "image_size": model.preprocess.size,
         "epochs_done": cfg.epochs,
@@ -390,7 +473,7 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
     from geomatch_app.models.checkpoint import model_name_for
 
     return TrainResult(model_dir, model_name_for(model_dir), before, after, events, elapsed,
-                       data.n_pairs)
+                       data.n_pairs, netvlad_init)
 
 
 def _eta(step_times: list[float], steps_left: int, val_s: float, vals_left: int) -> float:
@@ -399,32 +482,56 @@ def _eta(step_times: list[float], steps_left: int, val_s: float, vals_left: int)
     return per * max(0, steps_left) + val_s * max(0, vals_left)
 
 
-def _train_step(model, opt, batch: list[Tuple], split, target: list[str], source: ImageSource,
-                cfg: TrainConfig, rng: np.random.Generator, dev: torch.device, autocast,
+def _grouped(tuples, size: int):
+    batch: list[Tuple] = []
+    for t in tuples:
+        batch.append(t)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _train_step(model, opt, batch: list[Tuple] | PKBatch, split, target: list[str],
+                source: ImageSource, outputs: Outputs, cfg: TrainConfig,
+                rng: np.random.Generator, dev: torch.device, autocast,
                 progress: Progress) -> dict[str, float]:
-    b = len(batch)
-    n_neg = cfg.n_neg
-    neg_ids = []
-    mask = torch.zeros(b, n_neg, dtype=torch.bool)
-    for i, t in enumerate(batch):
-        negs = list(t.negatives)[:n_neg]
-        mask[i, :len(negs)] = True
-        negs += [negs[0]] * (n_neg - len(negs))  # padding, masked out of the loss
-        neg_ids.append(negs)
-    paths_q = [split.queries[t.query].path for t in batch]
-    paths_g = [split.gallery[t.positive].path for t in batch]
-    paths_g += [split.gallery[j].path for negs in neg_ids for j in negs]
-    n_t = min(cfg.n_target, len(target)) if target else 0
-    paths_t = [target[int(i)] for i in rng.choice(len(target), n_t, replace=False)] if n_t else []
+    """One optimiser step on a batch of mined tuples or a p×k batch (+ target photos)."""
+    if isinstance(batch, PKBatch):
+        paths = [split.queries[i].path if kind == "q" else split.gallery[i].path
+                 for kind, i in batch.items]
+        crops = [cfg.center_crop if kind == "q" else None for kind, _ in batch.items]
+        src = torch.stack([source.batch([p], center_crop=c)[0] for p, c in zip(paths, crops,
+                                                                             strict=True)])
+        layout = Layout(n_source=len(paths), labels=torch.tensor(batch.labels))
+    else:
+        b, n_neg = len(batch), cfg.n_neg
+        neg_ids = []
+        mask = torch.zeros(b, n_neg, dtype=torch.bool)
+        for i, t in enumerate(batch):
+            negs = list(t.negatives)[:n_neg]
+            mask[i, :len(negs)] = True
+            negs += [negs[0]] * (n_neg - len(negs))  # padding, masked out of loss and MMD
+            neg_ids.append(negs)
+        paths_q = [split.queries[t.query].path for t in batch]
+        paths_g = [split.gallery[t.positive].path for t in batch]
+        paths_g += [split.gallery[j].path for negs in neg_ids for j in negs]
+        src = torch.cat([source.batch(paths_q, center_crop=cfg.center_crop),
+                         source.batch(paths_g)])
+        layout = Layout(n_source=len(src), b=b, n_neg=n_neg, neg_mask=mask.to(dev))
+    n_t = min(cfg.n_target, len(target)) if outputs.want_maps else 0
+    parts = [src]
+    if n_t:
+        pick = rng.choice(len(target), n_t, replace=False)
+        # paper A: target photos centre-cropped to a square (512 px) before the model's resize
+        parts.append(source.batch([target[int(i)] for i in pick], center_crop=cfg.target_crop))
+    layout.n_target = n_t
     progress.check()
-    images = torch.cat([source.batch(paths_q, center_crop=cfg.center_crop),
-                        source.batch(paths_g)]
-                       + ([source.batch(paths_t, center_crop=cfg.center_crop)] if n_t else []))
-    images = images.to(dev, non_blocking=True)
-    mask = mask.to(dev)
+    images = torch.cat(parts).to(dev, non_blocking=True)
     opt.zero_grad(set_to_none=True)
     _, terms = forward_backward(
-        model, images, lambda d: objective(d, b, n_neg, n_t, mask, cfg),
+        outputs, images, lambda flat: objective(flat, outputs, layout, cfg),
         chunk=cfg.cache_chunk, autocast=autocast, check=progress.check)
     opt.step()
     return terms

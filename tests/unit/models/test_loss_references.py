@@ -204,5 +204,19 @@ def test_mk_mmd_matches_reference_and_behaves() -> None:
 
 
 def test_domain_adapted_loss() -> None:
+    # paper A Eq. 1 as published: L_u = L_r + α·M (the ranking loss keeps its full weight)
     got = L.domain_adapted_loss(torch.tensor(2.0), torch.tensor(1.0))
-    assert got.item() == pytest.approx(0.99 * 2 + 0.01 * 1)
+    assert got.item() == pytest.approx(2.0 + 0.99 * 1.0)
+    assert L.domain_adapted_loss(torch.tensor(2.0), torch.tensor(1.0), alpha=0.5).item() == \
+        pytest.approx(2.5)
+
+
+def test_plain_l2_triplet_and_ranking_by_hand() -> None:
+    # q at the origin, p at distance 0.5 (3-4-5 triangle), n at distance 1.0, margin 0.6
+    q, p, n = t(np.array([[0.0, 0.0]])), t(np.array([[0.3, 0.4]])), t(np.array([[0.6, 0.8]]))
+    assert L.triplet_loss(q, p, n, margin=0.6, squared=False).item() == pytest.approx(0.1)
+    assert L.triplet_loss(q, p, n, margin=0.6).item() == pytest.approx(0.0)  # 0.6+0.25−1 < 0
+    assert L.ranking_loss(q, p[:, None], n[:, None], margin=0.6, squared=False).item() == \
+        pytest.approx(0.1)
+    assert L.ranking_loss(q, p[:, None], n[:, None], margin=0.9).item() == \
+        pytest.approx(0.15)  # squared: 0.9 + 0.25 − 1.0
