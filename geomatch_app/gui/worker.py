@@ -112,14 +112,25 @@ class Worker(QRunnable):
         if done < total and now - self._last_report < REPORT_INTERVAL_S:
             return
         self._last_report = now
-        self.signals.progress.emit(int(done), int(total), str(msg))
+        if not self._emit(self.signals.progress, int(done), int(total), str(msg)):
+            self._cancel.set()  # nobody is left to show it: stop at once
+            raise Cancelled()
+
+    def _emit(self, signal, *args: Any) -> bool:
+        """Emit from the pool thread; False when the receiving side was destroyed (a window
+        closed while its job ran) instead of an exception escaping the thread."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            return False
+        return True
 
     def make_progress(self) -> Progress:
         return Progress(report=self._report, cancelled=self._cancel.is_set)
 
     def run(self) -> None:  # noqa: D401 - QRunnable API
         self.state = "running"
-        self.signals.started.emit()
+        self._emit(self.signals.started)
         kwargs = dict(self.kwargs)
         if self.pass_progress:
             kwargs["progress"] = self.make_progress()
@@ -132,17 +143,18 @@ class Worker(QRunnable):
         except Cancelled:
             self.state = "cancelled"
             log.info("%s: cancelled", self.label)
-            self.signals.cancelled.emit()
+            self._emit(self.signals.cancelled)
         except Exception as exc:  # noqa: BLE001 - every error goes to the GUI, none is lost
             self.state = "failed"
             log.warning("%s failed: %s\n%s", self.label, exc, traceback.format_exc())
-            self.signals.error.emit(exc)
+            self._emit(self.signals.error, exc)
         else:
             self.state = "done"
-            self.signals.result.emit(value)
+            self._emit(self.signals.result, value)
         finally:
             self._done.set()
-            self.signals.finished.emit()
+            if not self._emit(self.signals.finished):
+                Worker._live.discard(self)
 
 
 def run_in_background(fn: Callable[..., Any], *args: Any,

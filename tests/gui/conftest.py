@@ -22,6 +22,21 @@ from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def no_job_outlives_its_test(qtbot):
+    """A job left running by one test (a dialog closed mid-training) must not run into the
+    next test's widgets: cancel what is still live and wait for the pool afterwards."""
+    yield
+    from PySide6.QtCore import QThreadPool
+
+    from geomatch_app.gui.worker import Worker
+
+    for w in list(Worker._live):
+        w.cancel()
+    QThreadPool.globalInstance().waitForDone(60_000)
+    qtbot.wait(20)
+
+
+@pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):
     """Each test gets its own settings file and GEOMATCH_HOME, never the user's."""
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
