@@ -90,7 +90,7 @@ def _usage_cases(e: dict) -> list[tuple[str, list, str]]:
          "--geocell-size"),
         ("train batch -1", ["train", "--manifest", m, "--batch-size", "-1"], "--batch-size"),
         ("train lr 0", ["train", "--manifest", m, "--lr", "0"], "--lr"),
-        ("train alpha 2", ["train", "--manifest", m, "--alpha", "2"], "--alpha"),
+        ("train alpha -1", ["train", "--manifest", m, "--alpha", "-1"], "--alpha"),  # a weight ≥ 0
         ("train val 1", ["train", "--manifest", m, "--val-fraction", "1"], "--val-fraction"),
         ("train epochs nan", ["train", "--manifest", m, "--epochs", NAN], "--epochs"),
         ("init clusters 0", ["models", "init-netvlad", "resnet18-netvlad", m, "--out", t / "o",
