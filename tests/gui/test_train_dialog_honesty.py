@@ -9,27 +9,8 @@ import pytest
 
 
 @pytest.fixture
-def two_pair_store(tmp_path):
-    from geomatch_app.core.paths import shared_data_dir
-    from geomatch_app.data.gallery import load_photos
-    from geomatch_app.store import Store
-
-    data = shared_data_dir()
-    if data is None or not (data / "nordland_seqslam").is_dir():
-        pytest.skip("../shared/data/nordland_seqslam is not present (real-data test)")
-    manifest = data / "nordland_seqslam" / "manifest.csv"
-    keep = [f"nordland_{n:05d}" for n in range(20000, 20100, 10)]
-    gallery = {p.place_id: p for p in load_photos(manifest, "gallery").photos
-               if p.place_id in keep}
-    queries = {p.place_id: p for p in load_photos(manifest, "query").photos
-               if p.place_id in keep}
-    store = Store(tmp_path / "curation.sqlite")
-    gid = store.add_gallery("nordland summer")
-    store.add_images(gid, [gallery[k] for k in keep], hash_files=False)
-    for k in keep[:2]:
-        qid = store.add_query(queries[k].path)
-        store.decide(qid, "confirmed", candidate_path=gallery[k].path, curator="test")
-    return store
+def two_pair_store(nordland_store):
+    return nordland_store(10, 2)
 
 
 def test_dialog_refuses_two_pairs(qtbot, two_pair_store, tiny_model_name):
