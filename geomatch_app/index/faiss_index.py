@@ -34,7 +34,7 @@ from geomatch_app.core.types import Candidate, Photo
 from geomatch_app.data.gallery import ImportReport, load_photos
 from geomatch_app.index import generations as gens
 from geomatch_app.index import structures
-from geomatch_app.index.metadata import ListTable, PhotoTable, to_photo, write_table
+from geomatch_app.index.metadata import ListTable, PhotoTable, from_photo, to_photo, write_table
 from geomatch_app.index.structures import IndexOptions, Structure
 from geomatch_app.index.validate import REBUILD, DamagedIndexError, check_fingerprint, check_record
 from geomatch_app.models import DEFAULT_MODEL
@@ -289,13 +289,7 @@ def build_index(source: str | Path | Sequence[Photo], index_dir: str | Path,
     keep = [j for j, p in enumerate(photos) if p.path not in bad]
     if report is not None:
         report.skipped.extend(errors)
-    records = []
-    for j in keep:
-        p = photos[j]
-        size, mtime = keys[j] or (None, None)
-        records.append({"path": p.path, "size": size, "mtime_ns": mtime, "lat": p.lat,
-                        "lon": p.lon, "heading": p.heading, "place_id": p.place_id,
-                        "domain": p.domain})
+    records = [from_photo(photos[j], keys[j]) for j in keep]
     if not keep:
         raise GeomatchError("none of the gallery photos could be read", index_dir,
                             "check the files listed as skipped")

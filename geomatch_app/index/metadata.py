@@ -51,6 +51,13 @@ def _record(row) -> dict:
     return dict(zip(COLUMNS, row[1:], strict=True))
 
 
+def from_photo(p: Photo, key: tuple[int, int] | None) -> dict:
+    """The table row of a gallery photo; ``key`` is its file's (size, mtime_ns) change key."""
+    size, mtime = key or (None, None)
+    return {"path": p.path, "size": size, "mtime_ns": mtime, "lat": p.lat, "lon": p.lon,
+            "heading": p.heading, "place_id": p.place_id, "domain": p.domain}
+
+
 def to_photo(r: dict) -> Photo:
     return Photo(r["path"], r.get("lat"), r.get("lon"), r.get("heading"),
                  r.get("place_id") or "", r.get("domain") or "", "gallery")

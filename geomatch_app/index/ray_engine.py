@@ -40,6 +40,7 @@ from geomatch_app.core.progress import Progress
 from geomatch_app.data.gallery import ImportReport, load_photos
 from geomatch_app.index import structures
 from geomatch_app.index.faiss_index import Index, _file_key, write_index
+from geomatch_app.index.metadata import from_photo
 from geomatch_app.index.structures import IndexOptions, Structure
 
 log = logging.getLogger(__name__)
@@ -113,13 +114,7 @@ def _shard_done(folder: Path, s: int, key: str) -> bool:
 def _write_shard(folder: Path, s: int, key: str, fingerprint: dict, photos, keys,
                  descs: np.ndarray, errors: list[str]) -> None:
     ok = [j for j, e in enumerate(errors) if not e]
-    records = []
-    for j in ok:
-        p = photos[j]
-        size, mtime = keys[j] or (None, None)
-        records.append({"path": p.path, "size": size, "mtime_ns": mtime, "lat": p.lat,
-                        "lon": p.lon, "heading": p.heading, "place_id": p.place_id,
-                        "domain": p.domain})
+    records = [from_photo(photos[j], keys[j]) for j in ok]
     vec_tmp = folder / f"shard-{s:05d}.npy.tmp"
     with vec_tmp.open("wb") as fh:
         np.save(fh, np.ascontiguousarray(descs[ok], dtype=np.float32))

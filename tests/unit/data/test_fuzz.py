@@ -76,7 +76,9 @@ def test_corpus_is_real(corpus):
     assert len(corpus.images) >= 12 and corpus.manifest.startswith("path,")
 
 
-def test_image_loader_on_mutants(corpus, work):
+@pytest.mark.parametrize("check", [check_load_image, check_read_geotag],
+                         ids=["image_loader", "geotag_reader"])
+def test_image_readers_on_mutants(corpus, work, check):
     calls: list = []
 
     @FUZZ
@@ -86,24 +88,7 @@ def test_image_loader_on_mutants(corpus, work):
         name, data = mutant
         path = _write(work, name, data)
         try:
-            check_load_image(path)
-        finally:
-            path.unlink()
-
-    _runs(run, calls)
-
-
-def test_geotag_reader_on_mutants(corpus, work):
-    calls: list = []
-
-    @FUZZ
-    @given(image_mutants(corpus))
-    def run(mutant):
-        calls.append(1)
-        name, data = mutant
-        path = _write(work, name, data)
-        try:
-            check_read_geotag(path)
+            check(path)
         finally:
             path.unlink()
 
