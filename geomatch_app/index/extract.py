@@ -2,7 +2,8 @@
 
 Unreadable images are reported, not fatal: their rows come back as NaN and the caller decides.
 JPEGs are decoded at reduced size in the DCT domain (Pillow ``draft``, see DRAFT_FACTOR); the
-engine (index/engines.py: torch or ONNX Runtime) runs the model.
+engine (index/engines.py: torch or ONNX Runtime) runs the model. On CUDA the workers only read
+the file bytes and a batch is decoded on the GPU (index/gpu_decode.py, nvJPEG).
 """
 
 from __future__ import annotations
@@ -69,6 +70,26 @@ class ImageFiles(Dataset):
             return i, torch.zeros(3, size, size), str(exc)
 
 
+class FileBytes(Dataset):
+    """The GPU decoding path's dataset: file bytes only (None for a non-JPEG); the batch is
+    decoded on the device by :func:`geomatch_app.index.gpu_decode.decode_batch`."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from geomatch_app.index.gpu_decode import read_bytes
+
+        return i, read_bytes(self.paths[i])
+
+
+def _collate_bytes(items):
+    return torch.tensor([it[0] for it in items]), [it[1] for it in items]
+
+
 def _collate(items):
     idx = torch.tensor([it[0] for it in items])
     x = torch.stack([it[1] for it in items])
@@ -93,11 +114,13 @@ def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
                 batch_size: int | None = None,
                 workers: int | None = None, progress: Progress | None = None,
                 errors: list[tuple[str, str]] | None = None,
-                engine: str | None = None) -> np.ndarray:
+                engine: str | None = None, decode: str | None = None) -> np.ndarray:
     """Descriptors (N, D) float32 for ``paths``; rows of unreadable images are NaN and the
     (path, reason) pairs are appended to ``errors``. ``engine``: auto|torch|onnx (None =
-    GEOMATCH_ENGINE or auto, see index/engines.py)."""
+    GEOMATCH_ENGINE or auto, see index/engines.py); ``decode``: auto|pillow|torchvision
+    (None = GEOMATCH_DECODE or auto: torchvision on CUDA, see index/gpu_decode.py)."""
     from geomatch_app.index.engines import get_engine
+    from geomatch_app.index.gpu_decode import decode_mode
 
     progress = progress or Progress()
     dev = resolve_device(device)
@@ -107,13 +130,25 @@ def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
     run = get_engine(model, engine, dev)
     workers = default_workers(dev) if workers is None else workers
     batch_size = batch_size or default_batch_size(dev)
-    loader = DataLoader(ImageFiles(paths, model.preprocess), batch_size=batch_size,
+    on_device = decode_mode(dev, decode) == "torchvision"
+    dataset = FileBytes(paths) if on_device else ImageFiles(paths, model.preprocess)
+    loader = DataLoader(dataset, batch_size=batch_size,
                         num_workers=workers if len(paths) > batch_size else 0,
-                        collate_fn=_collate, pin_memory=dev.type == "cuda")
+                        collate_fn=_collate_bytes if on_device else _collate,
+                        pin_memory=dev.type == "cuda")
+    log.debug("embedding %d photos on %s, decoding with %s", len(paths), dev,
+              "torchvision" if on_device else "Pillow")
     done = 0
     progress.step(0, len(paths), "embedding")
-    for idx, x, errs in loader:
+    for batch in loader:
         progress.check()
+        if on_device:
+            from geomatch_app.index.gpu_decode import decode_batch
+
+            idx, data = batch
+            x, errs = decode_batch([paths[int(i)] for i in idx], data, model.preprocess, dev)
+        else:
+            idx, x, errs = batch
         ok = [j for j, e in enumerate(errs) if not e]
         for j, e in enumerate(errs):
             if e:
