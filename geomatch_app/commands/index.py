@@ -33,14 +33,16 @@ def add_parser(sub) -> None:
                    "on a Ray cluster into shards (needs geomatch[scale]; re-embeds all but "
                    "finished shards, see docs/scale.md)")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
-    p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq", "ivffs"],
+                   default="auto",
                    help="search structure (default auto: flat below 10k photos, HNSW below "
-                   "100k, IVF-PQ with OPQ and exact re-ranking above)")
+                   "100k, ivffs above: inverted file with 4-bit fast-scan PQ on a 256-d PCA "
+                   "projection; ivfpq: OPQ + 8-bit PQ; both re-rank exactly)")
     p.add_argument("--pca", type=int, default=None, metavar="DIM",
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
     p.add_argument("--nprobe", type=int, default=None,
-                   help="IVF-PQ: inverted lists visited per query (default: a quarter of them; "
-                   "more is slower and closer to exact)")
+                   help="ivffs / ivfpq: inverted lists visited per query (default: half of "
+                   "them for ivffs, a quarter for ivfpq; more is slower and closer to exact)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default: start a local Ray instance)")
     p.add_argument("--num-gpus", type=int, default=0,

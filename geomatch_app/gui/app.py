@@ -2,8 +2,11 @@
 used, or the embedded demo the first time — and its queue ranked in the background.
 
 QtWebEngine is imported and the map's URL scheme registered before the QApplication exists
-(Qt requires both);
-torch is imported only by jobs, so the window appears at once.
+(Qt requires both). torch, ONNX Runtime, faiss and OpenCV are imported in a thread that runs
+while Qt and the window are set up and is joined just before the window is shown
+(index/preload.py): imported later, from a job, loading their extension modules held the GIL
+for up to ~1 s at a time and froze the event loop (benchmarks/bench_startup.py).
+``GEOMATCH_PRELOAD=0`` turns it off (the window then appears sooner but stalls later).
 """
 
 from __future__ import annotations
@@ -86,16 +89,33 @@ def prepare_demo(win: MainWindow) -> Worker:
     return w
 
 
+def start_preload():
+    """The preload thread (None when GEOMATCH_PRELOAD=0)."""
+    if os.environ.get("GEOMATCH_PRELOAD", "1").strip() == "0":
+        return None
+    from geomatch_app.index.preload import preload_in_background
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp
+    return preload_in_background()
+
+
+def show_when_loaded(win: MainWindow, loader) -> None:
+    if loader is not None:
+        loader.join()
+    win.show()
+
+
 def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
     """The window on ``project``, or on the demo project when None."""
+    loader = start_preload()
     app = ensure_app()
     if project is None:
         win = MainWindow(db_path=str(demo.demo_db_path()))
-        win.show()
+        show_when_loaded(win, loader)
         prepare_demo(win)
     else:
         win = MainWindow(db_path=project.db, index_dir=project.index or None)
-        win.show()
+        show_when_loaded(win, loader)
     if photos:
         win.add_photos(photos)
     return app.exec()

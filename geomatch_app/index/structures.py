@@ -15,11 +15,22 @@ cosine similarities in that space.
   al., TPAMI 2011, eq. 13 asymmetric distances). The ``rerank`` best PQ estimates are then
   re-scored exactly from the float16 store — PQ's approximate scores decide only the
   shortlist, never the final order.
+- ``ivffs``: the shortlist is found in a PCA projection to 256 dimensions (no whitening: it
+  keeps the geometry of the descriptors, and 256 of 1280 directions carry > 99 % of the real
+  descriptors' variance) by an inverted file with 4-bit *fast-scan* PQ codes (André et al.,
+  VLDB 2015 / faiss ``IndexIVFPQFastScan``: the 16-entry lookup tables sit in SIMD registers,
+  so a code costs a fraction of an 8-bit PQ code's table lookups), two dimensions per
+  sub-quantiser; then re-scored exactly from the float16 store like ``ivfpq``. Scanning is
+  cheap enough to visit half of the lists, which is what top-1 agreement needs on the
+  benchmark's gallery.
 
 Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
 ``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
-HNSW below 100 000, IVF-PQ from 100 000 on (HNSW needs the float32 vectors in RAM plus the
-graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; IVF-PQ ~100 B in RAM).
+HNSW below 100 000, IVF fast-scan (``ivffs``) from 100 000 on (HNSW needs the float32 vectors
+in RAM plus the graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; ``ivffs`` ~70 B in
+RAM). ``ivffs`` replaced ``ivfpq`` there after a 1M run (docs/performance.md): 0.99 top-1
+agreement with flat at nprobe 512/1024 where OPQ+PQ8 reached 0.97 at 256, and minutes to
+build instead of ~10 (no OPQ rotation to learn at 1280-d).
 """
 
 from __future__ import annotations
@@ -36,12 +47,14 @@ from geomatch_app.core.progress import Progress
 
 log = logging.getLogger(__name__)
 
-TYPES = ("auto", "flat", "hnsw", "ivfpq")
+TYPES = ("auto", "flat", "hnsw", "ivfpq", "ivffs")
 FLAT_MAX = 10_000
 HNSW_MAX = 100_000
 STORE_FILE = "vectors.npy"
 INDEX_FILE = "index.faiss"
 PCA_FILE = "pca.faiss"
+REDUCE_FILE = "reduce.faiss"
+REDUCE_DIM = 256  # ivffs: the shortlist is found in this many PCA dimensions
 _CHUNK = 32_768
 _TRAIN_MAX = 100_000
 OPQ_ITERATIONS = 4
@@ -64,10 +77,16 @@ class IndexOptions:
 
 
 def choose_type(n: int) -> str:
-    """The documented rule: flat < 10k photos, HNSW < 100k, IVF-PQ above."""
+    """The documented rule: flat < 10k photos, HNSW < 100k, IVF fast-scan above."""
     if n < FLAT_MAX:
         return "flat"
-    return "hnsw" if n < HNSW_MAX else "ivfpq"
+    return "hnsw" if n < HNSW_MAX else "ivffs"
+
+
+def choose_nprobe_fs(nlist: int) -> int:
+    """ivffs visits half of the lists: measured at 1M photos (nlist 1024, shortlist 256), top-1
+    agreement with flat 0.965 at nprobe 256, 0.975 at 384, 0.99 at 512."""
+    return max(1, nlist // 2)
 
 
 def choose_nlist(n: int) -> int:
@@ -127,11 +146,12 @@ def exact_search(store, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 class Structure:
     """A built or loaded search structure over a descriptor store."""
 
-    def __init__(self, params: dict, store, index=None, pca=None):
+    def __init__(self, params: dict, store, index=None, pca=None, reduce=None):
         self.params = params
         self.store = store
         self.index = index
         self.pca = pca
+        self.reduce = reduce  # ivffs: the PCA projection the shortlist is searched in
         self._configure()
 
     @property
@@ -148,7 +168,7 @@ class Structure:
             return
         if self.type == "hnsw":
             faiss.downcast_index(self.index).hnsw.efSearch = int(self.params["ef_search"])
-        elif self.type == "ivfpq":
+        elif self.type in ("ivfpq", "ivffs"):
             faiss.extract_index_ivf(self.index).nprobe = int(self.params["nprobe"])
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -163,10 +183,11 @@ class Structure:
         qt = self.transform(q)
         if self.index is None:
             return exact_search(self.store, qt, k)
-        if self.type != "ivfpq":
+        if self.type not in ("ivfpq", "ivffs"):
             return self.index.search(qt, k)
         short = max(k, int(self.params["rerank"]))
-        _, cand = self.index.search(qt, short)
+        qs = qt if self.reduce is None else self.reduce.apply(qt)
+        _, cand = self.index.search(qs, short)
         return self._rerank(qt, cand, k)
 
     def _rerank(self, qt: np.ndarray, cand: np.ndarray, k: int):
@@ -193,6 +214,9 @@ class Structure:
         if self.pca is not None:
             faiss.write_VectorTransform(self.pca, str(folder / PCA_FILE))
             written.append(folder / PCA_FILE)
+        if self.reduce is not None:
+            faiss.write_VectorTransform(self.reduce, str(folder / REDUCE_FILE))
+            written.append(folder / REDUCE_FILE)
         return written
 
     @classmethod
@@ -207,13 +231,15 @@ class Structure:
         index = faiss.read_index(str(folder / INDEX_FILE), flags) if params.get("has_index") \
             else None
         pca = faiss.read_VectorTransform(str(folder / PCA_FILE)) if params.get("pca") else None
+        reduce = faiss.read_VectorTransform(str(folder / REDUCE_FILE)) \
+            if params.get("reduce") else None
         if index is not None and index.ntotal != count:
             raise ValueError(f"{INDEX_FILE} holds {index.ntotal} vectors, expected {count}")
-        return cls(params, store, index, pca)
+        return cls(params, store, index, pca, reduce)
 
 
 def store_dtype(kind: str):
-    return np.float16 if kind == "ivfpq" else np.float32
+    return np.float16 if kind in ("ivfpq", "ivffs") else np.float32
 
 
 def write_store(path: Path, vectors, kind: str, progress: Progress | None = None) -> np.ndarray:
@@ -253,12 +279,15 @@ def build(store, options: IndexOptions | None = None,
         space = o.pca
     params: dict = {"type": kind, "pca": o.pca or None, "space_dim": space}
 
+    reduce = None
+
     def space_chunks():
         for start in range(0, n, _CHUNK):
             if progress is not None:
                 progress.step(start, n, f"adding to the {kind} index")
             x = np.ascontiguousarray(store[start:start + _CHUNK], dtype=np.float32)
-            yield x if pca is None else _normalise(pca.apply(x))
+            x = x if pca is None else _normalise(pca.apply(x))
+            yield x if reduce is None else reduce.apply(x)
 
     if kind == "flat" and pca is None:
         params["has_index"] = False
@@ -269,13 +298,16 @@ def build(store, options: IndexOptions | None = None,
         index = faiss.IndexHNSWFlat(space, o.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = o.ef_construction
         params.update(hnsw_m=o.hnsw_m, ef_search=o.ef_search)
+    elif kind == "ivffs":
+        index, reduce, extra = _ivffs(store, space, n, o, pca)
+        params.update(extra)
     else:
         index, extra = _ivfpq(store, space, n, o, pca)
         params.update(extra)
     params["has_index"] = True
     for x in space_chunks():
         index.add(x)
-    return Structure(params, store, index, pca)
+    return Structure(params, store, index, pca, reduce)
 
 
 def train_ivfpq(store, space: int, n: int, o: IndexOptions, pca=None):
@@ -310,6 +342,38 @@ def _ivfpq(store, space: int, n: int, o: IndexOptions, pca):
     nprobe = o.nprobe or choose_nprobe(nlist)
     return index, {"factory": key, "nlist": nlist, "pq_m": m, "nbits": nbits, "opq": opq,
                    "nprobe": nprobe, "rerank": int(o.rerank), "ntrain": len(train)}
+
+
+def _ivffs(store, space: int, n: int, o: IndexOptions, pca):
+    """An empty, trained ``ivffs`` index, its PCA projection (None when the search space is
+    already ≤ REDUCE_DIM) and its parameters."""
+    import faiss
+
+    nlist = o.nlist or choose_nlist(n)
+    ntrain = min(n, max(64 * nlist, 10_000), _TRAIN_MAX)
+    nlist = max(1, min(nlist, ntrain // 8))
+    train = _sample(store, ntrain)
+    if pca is not None:
+        train = _normalise(pca.apply(train))
+    reduce = None
+    dim = space
+    if space > REDUCE_DIM and ntrain > REDUCE_DIM:
+        reduce = faiss.PCAMatrix(space, REDUCE_DIM, 0.0, False)  # a rotation, no whitening
+        reduce.train(train)
+        train = reduce.apply(train)
+        dim = REDUCE_DIM
+    m = o.pq_m or max(2, dim // 2 - (dim // 2) % 2)
+    if dim % m or m % 2:
+        raise GeomatchError(f"--pq-m {m} must be even and divide the search dimension {dim}",
+                            None, "leave it out to choose one automatically")
+    key = f"IVF{nlist},PQ{m}x4fs"
+    index = faiss.index_factory(dim, key, faiss.METRIC_L2)  # unit vectors: L2 order = IP
+    log.info("training %s on %d vectors", key, len(train))
+    index.train(train)
+    nprobe = o.nprobe or choose_nprobe_fs(nlist)
+    return index, reduce, {"factory": key, "reduce": dim if reduce is not None else None,
+                           "nlist": nlist, "pq_m": m, "nbits": 4, "opq": False,
+                           "nprobe": nprobe, "rerank": int(o.rerank), "ntrain": len(train)}
 
 
 def options_json(o: IndexOptions) -> dict:

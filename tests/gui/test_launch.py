@@ -48,3 +48,32 @@ def test_first_run_window_has_demo_query_ranked(qtbot, window, demo_index, demo_
     assert window.windowTitle() == "demo-index · demo.sqlite"
     assert "demo.sqlite" in window.project_label.text()
     assert recent.last_project() == window.project.ref
+
+
+def test_window_is_shown_after_the_native_imports(qtbot, window, monkeypatch):
+    """run_gui's order: the preload thread (torch, ONNX Runtime, faiss, OpenCV) runs while the
+    window is built and is joined before it is shown, so no import stalls its event loop."""
+    import sys
+    import threading
+    import time
+
+    from geomatch_app.gui import app as gui_app
+
+    monkeypatch.setenv("GEOMATCH_PRELOAD", "0")
+    assert gui_app.start_preload() is None
+    monkeypatch.setenv("GEOMATCH_PRELOAD", "1")
+    loader = gui_app.start_preload()
+    assert loader is not None and loader.name == "geomatch-preload"
+    loader.join(60)
+    assert "onnxruntime" in sys.modules and "geomatch_app.index.engines" in sys.modules
+    seen = {}
+
+    def slow():
+        time.sleep(0.2)
+        seen["visible_while_loading"] = window.isVisible()
+
+    t = threading.Thread(target=slow)
+    t.start()
+    window.hide()
+    gui_app.show_when_loaded(window, t)
+    assert seen == {"visible_while_loading": False} and window.isVisible()

@@ -38,20 +38,55 @@ def test_exact_search_matches_numpy_reference():
     np.testing.assert_allclose(s, np.take_along_axis(ref, ref_i, 1), atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "ivffs"])
 def test_approximate_types_agree_with_flat(kind):
     g, q = clustered(3000), clustered(200, seed=1)
-    store = g.astype(np.float16) if kind == "ivfpq" else g
+    store = g.astype(np.float16) if kind != "hnsw" else g
     st = build(store, IndexOptions(type=kind))
     assert st.type == kind and st.index is not None
     s, i = st.search(q, 10)
     _, ref = exact_search(np.asarray(store, dtype=np.float32), q, 10)
     top1 = np.mean(i[:, 0] == ref[:, 0])
     assert top1 >= 0.97, top1
-    if kind == "ivfpq":  # re-ranked: the scores are exact inner products with the store
+    if kind != "hnsw":  # re-ranked: the scores are exact inner products with the store
         exact = np.einsum("qd,qkd->qk", q, np.asarray(store, np.float32)[i])
         np.testing.assert_allclose(s, exact, atol=1e-5)
+    if kind == "ivfpq":
         assert st.params["opq"] and st.params["factory"].startswith("OPQ")
+    if kind == "ivffs":  # 32-d is below REDUCE_DIM: no projection; 2 dims per sub-quantiser
+        assert st.params["factory"].endswith(",PQ16x4fs") and st.reduce is None
+        assert st.params["nprobe"] == st.params["nlist"] // 2
+
+
+def test_ivffs_finds_the_shortlist_in_a_pca_projection():
+    """Above REDUCE_DIM the shortlist comes from a PCA rotation (no whitening) of the
+    descriptors; the final scores are still exact inner products in the full dimension."""
+    from geomatch_app.index import structures
+
+    d = 300  # descriptors whose variance lies in 256 rotated directions (plus a trace)
+    rot = np.linalg.qr(np.random.default_rng(7).standard_normal((d, d)))[0][:256]
+    g = clustered(4000, d=256) @ rot + 1e-3 * np.random.default_rng(8).standard_normal((4000, d))
+    q = clustered(50, seed=1, d=256) @ rot
+    g = (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(np.float32)
+    q = q.astype(np.float32)
+    # every list and a long shortlist: what is checked is projection + codes + re-ranking
+    # (4000 photos train 128 codebooks poorly; the nprobe rule is checked above)
+    st = build(g.astype(np.float16), IndexOptions(type="ivffs", nlist=16, nprobe=16,
+                                                  rerank=1000))
+    assert st.reduce is not None and st.reduce.d_out == structures.REDUCE_DIM
+    assert st.params["factory"] == "IVF16,PQ128x4fs" and st.params["reduce"] == 256
+    # the projection is the PCA rotation: centred, top-256 eigenvectors, no scaling
+    mean = g.mean(0)
+    w, v = np.linalg.eigh(np.cov((g - mean).T, bias=True))
+    top = np.argsort(w)[::-1][:structures.REDUCE_DIM]
+    ref = (g[:4] - mean) @ v[:, top]
+    got = st.reduce.apply(g[:4])
+    np.testing.assert_allclose(np.abs(got[:, :20]), np.abs(ref[:, :20]), atol=2e-3)
+    s, i = st.search(q, 10)
+    _, truth = exact_search(np.asarray(g.astype(np.float16), np.float32), q, 10)
+    assert np.mean(i[:, 0] == truth[:, 0]) >= 0.98
+    np.testing.assert_allclose(s[:, 0], np.einsum("qd,qd->q", q, np.asarray(
+        g.astype(np.float16), np.float32)[i[:, 0]]), atol=1e-5)
 
 
 def test_pca_whitening_is_the_learned_projection_renormalised():
@@ -75,13 +110,13 @@ def test_pca_whitening_is_the_learned_projection_renormalised():
 
 def test_automatic_rule():
     assert [choose_type(n) for n in (0, 9_999, 10_000, 99_999, 100_000, 10**6)] == \
-        ["flat", "flat", "hnsw", "hnsw", "ivfpq", "ivfpq"]
+        ["flat", "flat", "hnsw", "hnsw", "ivffs", "ivffs"]
     assert choose_nlist(10**6) == 1024 and choose_nlist(100_000) == 256
     assert choose_nprobe(256) == 64 and choose_nprobe(32) == 16 and choose_nprobe(8) == 8
     assert choose_pq_m(1280) == 64 and choose_pq_m(32) == 8 and 256 % choose_pq_m(256) == 0
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq", "ivffs"])
 def test_each_type_round_trips_through_a_generation(tmp_path, kind):
     g = clustered(3000)
     fp = {**fingerprint(D)}
@@ -91,7 +126,7 @@ def test_each_type_round_trips_through_a_generation(tmp_path, kind):
     assert idx.index_type == kind and len(idx) == 3000
     store = idx.structure.store
     assert isinstance(store, np.memmap)
-    assert store.dtype == (np.float16 if kind == "ivfpq" else np.float32)
+    assert store.dtype == (np.float16 if kind in ("ivfpq", "ivffs") else np.float32)
     np.testing.assert_allclose(idx.descriptors([5, 2999]), g[[5, 2999]], atol=1e-3)
     hits = idx.search(g[[10, 20, 30]], k=5)
     assert [h[0].path for h in hits] == [f"/photos/set5/{i}.jpg" for i in (10, 20, 30)]
