@@ -38,6 +38,8 @@ class Project:
     model_id: int | None = None
     device: str = "auto"
     _verifier: object = field(default=None, repr=False)
+    # what every ranking needs but changes only with the index or a refit (app.ranking)
+    cache: dict = field(default_factory=dict, repr=False)
 
     def verifier(self):
         """The project's geometric verifier: its feature cache outlives one query, so gallery

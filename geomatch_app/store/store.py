@@ -642,6 +642,46 @@ class Store:
                               + (f" from model {model_name}" if model_name else ""))
             return run_id
 
+    def update_run(
+        self, run_id: int, candidates: list[Candidate], *, estimate: Estimate | None = None,
+        verdict: str = "", params: dict[str, Any] | None = None,
+    ) -> None:
+        """A later, better reading of the same run (geometric verification): new ranks and
+        p_match for its suggestions, matched by path, so suggestion ids — and decisions made
+        on them meanwhile — stay valid; the estimate, verdict and ``params`` (the key
+        :meth:`find_run` re-uses it by) replace the run's. One transaction; the candidates
+        must be the run's own paths. Logged, not on the undo stack (a cached computation)."""
+        with self._write("verify", undoable=False) as tx:
+            row = _first(tx.db, "SELECT query_id FROM suggestion_runs WHERE id = ?", [run_id])
+            if row is None:
+                raise NotFoundError(f"has no suggestion run {run_id}", self.path)
+            tx.query_id = row["query_id"]
+            known = {r[0] for r in tx.db.execute(
+                "SELECT path FROM suggestions WHERE run_id = ?", [run_id])}
+            paths = [c.path for c in candidates]
+            if set(paths) != known or len(paths) != len(known):
+                raise InvalidValueError(
+                    f"the candidates are not the ones of suggestion run {run_id}")
+            # ranks are UNIQUE per run: move them out of the way first, then set them
+            tx.db.execute("UPDATE suggestions SET rank = -rank WHERE run_id = ?", [run_id])
+            tx.db.conn.executemany(
+                "UPDATE suggestions SET rank = ?, p_match = ? WHERE run_id = ? AND path = ?",
+                [(int(c.rank), getattr(c, "p_match", None), run_id, c.path)
+                 for c in candidates])
+            values: dict[str, Any] = {
+                "est_lat": estimate.lat if estimate else None,
+                "est_lon": estimate.lon if estimate else None,
+                "est_radius_m": estimate.radius_m if estimate else None,
+                "est_confidence": estimate.confidence if estimate else None,
+                "verdict": verdict}
+            if params is not None:
+                values["params"] = json.dumps(params, sort_keys=True)
+            sets = ", ".join(f"{c} = :{c}" for c in values)
+            tx.db.execute(f"UPDATE suggestion_runs SET {sets} WHERE id = :_id",
+                          {**values, "_id": run_id})
+            tx.description = ("suggestions verified geometrically"
+                              + (f" (verdict: {verdict})" if verdict else ""))
+
     def find_run(self, query_id: int, *, model_id: int | None, index_id: int | None,
                  params: dict[str, Any] | None = None) -> SuggestionRun | None:
         """The newest run of this query by this model on this index with these parameters
@@ -714,8 +754,12 @@ class Store:
         ``precision_m`` and ``placed`` ('camera' / 'subject') describe a hand placement;
         ``p_match`` is the calibrated probability the curator saw."""
         if run_id is not None and rank is not None and suggestion_id is None:
-            row = _first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND rank = ?",
-                         [run_id, int(rank)])
+            # by path when the candidate is named: verification may re-order a run's ranks
+            # between the moment the curator picked and this call (update_run)
+            row = (_first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND path = ?",
+                          [run_id, str(candidate_path)]) if candidate_path is not None else
+                   _first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND rank = ?",
+                          [run_id, int(rank)]))
             suggestion_id = int(row["id"]) if row else None
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
