@@ -45,7 +45,7 @@ from geomatch_app.training.calibration import (
 )
 
 RERANK_K = 5
-# frame-exact ground truth on image sequences: adjacent frames count as other places
+# image sequences: ground truth counts frames within ±2 steps as one place (training.places)
 SEQUENCES = ("corridor_vprbench", "nordland_seqslam")
 
 
