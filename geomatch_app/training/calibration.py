@@ -84,6 +84,11 @@ def _same(a: Candidate | Photo, b: Candidate | Photo, rule: PlaceRule) -> bool |
     return rule.same(a.lat, a.lon, a.place_id, b.lat, b.lon, b.place_id)
 
 
+def _related(a: Candidate | Photo, b: Candidate | Photo, rule: PlaceRule) -> bool | None:
+    """Same place, or a sequence frame too close to count as unrelated (training.places)."""
+    return rule.related(a.lat, a.lon, a.place_id, b.lat, b.lon, b.place_id)
+
+
 def without_place(query: Photo, candidates: Sequence[Candidate],
                   threshold_m: float = DEFAULT_THRESHOLD_M,
                   rule: PlaceRule | None = None) -> list[Candidate]:
@@ -172,7 +177,7 @@ def unrelated_neighbour_sims(descs: np.ndarray, photos: Sequence[Photo],
         for col, j in enumerate(nbrs):
             if j == i or j < 0:
                 continue
-            rel = _same(photos[i], photos[j], rule)
+            rel = _related(photos[i], photos[j], rule)
             if rel is False:
                 out.append(float(top[row, col]))
                 break
@@ -192,7 +197,7 @@ def gallery_stats(descs: np.ndarray, photos: Sequence[Photo],
 
 def _stats_key(index) -> str:
     """Changes with the model's weights and with the index's vectors or photo rows."""
-    h = hashlib.sha256(b"place-rule-1")  # v1 caches had no sequence rule: recompute them
+    h = hashlib.sha256(b"place-rule-2")  # older caches had no sequence rule: recompute them
     h.update(str(index.fingerprint.get("weight_hash", "")).encode())
     h.update(str(index.fingerprint.get("name", "")).encode())
     h.update(str(getattr(index, "content_key", "")).encode())
@@ -228,7 +233,7 @@ def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
     for pid, cands in zip(probes, results, strict=True):
         probe = photos[int(pid)]
         for c in cands:
-            if c.path != probe.path and _same(probe, c, rule) is False:
+            if c.path != probe.path and _related(probe, c, rule) is False:
                 out.append(float(c.score))
                 break
     return np.asarray(out, dtype=np.float64), rule
@@ -271,7 +276,7 @@ def candidate_features(candidates: Sequence[Candidate], stats: GalleryStats,
     other = np.full(len(cands), np.nan)
     for i, c in enumerate(cands):
         for j, d in enumerate(cands):  # ranked lists are short (k ≤ 100): O(k²) is fine
-            if i != j and d.path != c.path and _same(c, d, rule) is not True:
+            if i != j and d.path != c.path and _related(c, d, rule) is not True:
                 other[i] = d.score if np.isnan(other[i]) else max(other[i], d.score)
     other = np.where(np.isnan(other), stats.quantiles[50], other)
     margin = s - other

@@ -67,16 +67,19 @@ def test_the_rule_reproduces_the_corridor_tolerant_ground_truth(shared_data) -> 
 
 
 def test_calibration_features_and_open_set_use_the_sequence_rule() -> None:
-    # five frames in a row: 0..2 are within two steps of frame 1, frame 4 is not
     photos = [Photo(f"{i}.png", place_id=f"seq_{i:03d}") for i in range(30)]
     rule = rule_for(p.place_id for p in photos)
     d = np.eye(30, dtype=np.float32)
-    d[1, 0] = d[2, 0] = 0.99  # frames 1 and 2 look like frame 0 (neighbours)
-    d[4, 0] = 0.5             # frame 4 is a different place that looks a bit like it
+    d[1, 0] = d[2, 0] = 0.99  # frames 1 and 2 look like frame 0 (the same place)
+    d[4, 0] = 0.7             # frame 4: another place, but within the ±5 window
+    d[8, 0] = 0.5             # frame 8: unrelated, looks a bit like frame 0
     d /= np.linalg.norm(d, axis=1, keepdims=True)
+    assert rule.related(None, None, "seq_000", None, None, "seq_004") is True
+    assert rule.same(None, None, "seq_000", None, None, "seq_004") is False
+    assert rule.related(None, None, "seq_000", None, None, "seq_006") is False
     sims = unrelated_neighbour_sims(d, photos, rule=rule)
-    # frame 0's nearest *unrelated* photo is frame 4, not its neighbour frames 1 and 2
-    want0 = float(d[0] @ d[4])
+    # frame 0's nearest *unrelated* photo is frame 8, not frames 1, 2 (same) or 4 (window)
+    want0 = float(d[0] @ d[8])
     assert sims[0] == pytest.approx(want0, abs=1e-6)
     st = gallery_stats(d, photos)
     assert st is not None and st.place_rule() == rule
@@ -85,5 +88,7 @@ def test_calibration_features_and_open_set_use_the_sequence_rule() -> None:
              for r, (s, i) in enumerate([(0.9, 1), (0.88, 2), (0.6, 9)], start=1)]
     f = candidate_features(cands, st)
     assert f[0, 1] == pytest.approx(0.9 - 0.6)  # frame 2 is the same place: margin over 9
+    near = cands[:2] + [Candidate(3, 0.8, "5.png", place_id="seq_005"), cands[2]]
+    assert candidate_features(near, st)[0, 1] == pytest.approx(0.9 - 0.6)  # 5: in the window
     q = Photo("q.png", place_id="seq_000")
     assert [c.place_id for c in without_place(q, cands, rule=rule)] == ["seq_009"]
