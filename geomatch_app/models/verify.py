@@ -99,15 +99,19 @@ def _mutual_ratio_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> np.ndar
     if len(a) < 2 or len(b) < 2:
         return np.zeros((0, 2), int)
     d = np.maximum(2.0 - 2.0 * (a @ b.T), 0.0)  # squared distance of unit vectors
-    nn_ab = np.argpartition(d, 1, axis=1)[:, :2]
-    first = np.take_along_axis(d, nn_ab, axis=1)
-    order = np.argsort(first, axis=1)
-    nn_ab = np.take_along_axis(nn_ab, order, axis=1)
-    first = np.take_along_axis(first, order, axis=1)
-    best_b = nn_ab[:, 0]
-    ok = np.sqrt(first[:, 0]) < ratio * np.sqrt(first[:, 1])
-    best_a = np.argmin(d, axis=0)
-    mutual = best_a[best_b] == np.arange(len(a))
+    # Two row minima and the column argmin by contiguous passes (~2.5× faster than a row
+    # argpartition plus a column-wise argmin over the 2000 × 2000 matrix, same matches: the
+    # two smallest distances are the same numbers, a row whose best is tied fails the ratio
+    # test either way, and columns keep argmin's first index).
+    rows = np.arange(len(a))
+    best_b = np.argmin(d, axis=1)
+    d1 = d[rows, best_b]
+    d[rows, best_b] = np.inf
+    d2 = d.min(axis=1)
+    d[rows, best_b] = d1
+    ok = np.sqrt(d1) < ratio * np.sqrt(d2)
+    best_a = np.argmin(np.ascontiguousarray(d.T), axis=1)
+    mutual = best_a[best_b] == rows
     keep = np.nonzero(ok & mutual)[0]
     return np.column_stack([keep, best_b[keep]])
 

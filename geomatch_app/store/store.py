@@ -224,6 +224,28 @@ class Store:
             self._rollback(db)
             raise
 
+    @contextlib.contextmanager
+    def _cached_write(self, kind: str, *, query_id: int | None = None) -> Iterator[_Tx]:
+        """A write of a cached computation (suggestion runs): logged, not undoable, and its
+        commit does not wait for the disk (``synchronous = NORMAL``: in WAL mode still atomic
+        and safe from an app crash; a power cut may lose it, and the photo is ranked again).
+        Every durable commit after it syncs the WAL, and with it this one, so a decision is
+        never on disk without the run it refers to. Measured: the fsync of a FULL commit was
+        the largest cost of a query after the model (benchmarks/bench_query.py)."""
+        db = self._db()
+        if db.conn.in_transaction:
+            raise RuntimeError("store actions do not nest")
+        try:
+            db.conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from None
+        try:
+            with self._write(kind, query_id=query_id, undoable=False) as tx:
+                yield tx
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                db.conn.execute("PRAGMA synchronous = FULL")
+
     @staticmethod
     def _rollback(db: sqlite_utils.Database) -> None:
         if db.conn.in_transaction:
@@ -618,7 +640,7 @@ class Store:
         ``params`` (k, bandwidth, the index's content key …) is what a later start must match
         to re-use this run instead of ranking again (:meth:`find_run`). Logged but not on the
         undo stack: it is a cached computation, not a curator's act."""
-        with self._write("suggest", query_id=query_id, undoable=False) as tx:
+        with self._cached_write("suggest", query_id=query_id) as tx:
             self._query_row(tx.db, query_id)
             model_id, model_name = self._model_ref(tx.db, model, create=True)
             run_id = tx.insert("suggestion_runs", {
@@ -651,7 +673,7 @@ class Store:
         on them meanwhile — stay valid; the estimate, verdict and ``params`` (the key
         :meth:`find_run` re-uses it by) replace the run's. One transaction; the candidates
         must be the run's own paths. Logged, not on the undo stack (a cached computation)."""
-        with self._write("verify", undoable=False) as tx:
+        with self._cached_write("verify") as tx:
             row = _first(tx.db, "SELECT query_id FROM suggestion_runs WHERE id = ?", [run_id])
             if row is None:
                 raise NotFoundError(f"has no suggestion run {run_id}", self.path)

@@ -55,3 +55,27 @@ def test_verifier_caches_features_and_survives_unreadable_photos(tmp_path, share
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
     assert v(a, str(bad)) == 0
+
+
+def test_mutual_ratio_matches_equal_a_plain_reference():
+    """The matrix passes of _mutual_ratio_matches give exactly the matches of the textbook
+    loop: mutual nearest neighbours whose best/second distance ratio is below 0.8."""
+    import numpy as np
+
+    from geomatch_app.models.verify import _mutual_ratio_matches
+
+    rng = np.random.default_rng(3)
+    a = rng.random((300, 16)).astype(np.float32)
+    b = np.vstack([a[:120] + rng.normal(0, 0.02, (120, 16)), rng.random((200, 16))])
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = (b / np.linalg.norm(b, axis=1, keepdims=True)).astype(np.float32)
+    d = np.maximum(2.0 - 2.0 * (a @ b.T), 0.0)
+    want = []
+    for i in range(len(a)):
+        order = np.argsort(d[i], kind="stable")
+        j = order[0]
+        if np.sqrt(d[i, j]) < 0.8 * np.sqrt(d[i, order[1]]) and np.argmin(d[:, j]) == i:
+            want.append((i, j))
+    got = _mutual_ratio_matches(a, b, 0.8)
+    assert [tuple(p) for p in got.tolist()] == want
+    assert sum(i == j for i, j in want) >= 100  # the perturbed copies find their originals

@@ -223,3 +223,18 @@ def test_update_run_reorders_in_place_and_decisions_follow_the_path(store: Store
     with pytest.raises(InvalidValueError):  # only the run's own candidates
         store.update_run(run_id, [replace(cands[0], path="/other.jpg")], verdict="match")
     assert [s.rank for s in store.run(run_id).suggestions] == [1, 2]  # rolled back
+
+
+def test_suggestion_writes_skip_the_fsync_and_decisions_keep_it(store: Store, fordham):
+    """A suggestion run is a cached computation: written with synchronous=NORMAL; every
+    other write (a decision) stays FULL, and the connection is back to FULL afterwards."""
+    qid = store.add_query(fordham / "images/p0_i0.jpg")
+    seen = []
+    store._db().conn.set_trace_callback(seen.append)
+    run_id = store.record_suggestions(qid, candidates_for(gallery_photos(fordham)), model="m")
+    store.decide(qid, "skipped")
+    store._db().conn.set_trace_callback(None)
+    assert seen.index("PRAGMA synchronous = NORMAL") < seen.index("PRAGMA synchronous = FULL")
+    assert seen.count("PRAGMA synchronous = NORMAL") == 1
+    assert store._db().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert Store(store.path).run(run_id).suggestions  # committed
