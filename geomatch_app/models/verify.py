@@ -28,6 +28,9 @@ MAX_SIDE = 640
 RATIO = 0.8
 RANSAC_PX = 3.0  # epipolar distance threshold at MAX_SIDE resolution
 MIN_MATCHES = 8  # the 8-point minimum of a fundamental matrix
+# The calibration's inlier feature was fitted with these two (benchmarks/bench_verify.py
+# measures what smaller values would change; changing them means refitting the calibration).
+N_FEATURES = 2000
 
 
 @dataclass
@@ -68,7 +71,8 @@ def _cv2():
     return cv2
 
 
-def local_features(image, max_side: int = MAX_SIDE, n_features: int = 2000) -> LocalFeatures:
+def local_features(image, max_side: int = MAX_SIDE, n_features: int = N_FEATURES
+                   ) -> LocalFeatures:
     """RootSIFT features of a photo (a path, a PIL image or an (H, W[, 3]) uint8 array)."""
     cv2 = _cv2()
     if isinstance(image, (str, Path)):
@@ -145,8 +149,10 @@ class Verifier:
     (it depends on the two images only, not on the model: comparing indexes re-uses it). One
     photo's features take up to ~1 MB (2000 × 128 floats), hence the small default cache."""
 
-    def __init__(self, max_side: int = MAX_SIDE, cache_size: int = 64) -> None:
+    def __init__(self, max_side: int = MAX_SIDE, cache_size: int = 64,
+                 n_features: int = N_FEATURES) -> None:
         self.max_side = max_side
+        self.n_features = n_features
         self.cache_size = cache_size
         self._cache: OrderedDict[str, LocalFeatures] = OrderedDict()
         self._inliers: dict[tuple[str, str], int] = {}  # pair counts are small: keep them all
@@ -156,7 +162,7 @@ class Verifier:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        feats = local_features(key, self.max_side)
+        feats = local_features(key, self.max_side, self.n_features)
         self._cache[key] = feats
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
