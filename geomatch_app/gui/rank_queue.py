@@ -12,8 +12,10 @@ the session drops it when that is no longer the ranking it holds)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from geomatch_app.app.project import Project
@@ -72,6 +74,9 @@ class RankQueue(QObject):
         return self._verifying
 
     def schedule(self) -> None:
+        if not shiboken6.isValid(self) or (self.slot.jobs is not None
+                                           and not shiboken6.isValid(self.slot.jobs)):
+            return  # the window is closing: start nothing more
         if self.project is None or self.project.index is None or self.slot.busy() \
                 or self.verify_slot.busy():
             return
@@ -102,17 +107,25 @@ class RankQueue(QObject):
 
     def _on_finished(self) -> None:
         self._running = None
-        QTimer.singleShot(0, self.schedule)
+        QTimer.singleShot(0, self, self.schedule)
 
     # -- stage 2 -----------------------------------------------------------------------------
     def _verify(self, path: str) -> None:
         first = self.to_verify.pop(path)
         self._verifying = path
         w = Worker(verify_ranking, self.project, first, label=f"Verifying {Path(path).name}")
+        w.signals.cancelled.connect(lambda w=w, f=first: self._on_verify_cancelled(w, f))
         self.verify_slot.start(
             w, on_result=lambda out, f=first: self.verified.emit(f, out),
             on_error=lambda exc, p=path: self.verify_failed.emit(p, exc),
             on_finished=self._on_verify_finished)
+
+    def _on_verify_cancelled(self, worker: Worker, first: RankResult) -> None:
+        """The curator pressed Cancel on the verification (a job this queue stopped itself
+        has left the slot by then): the stage-1 ranking stays, no longer "verifying…"; its
+        stored run stays pending, so it is verified on a later ranking of the photo."""
+        if self.verify_slot.current is worker:
+            self.verified.emit(first, replace(first, pending=False))
 
     def _cancel_verification(self) -> None:
         """Stop the running verification; its photo goes back to the list, to finish later."""
@@ -125,4 +138,4 @@ class RankQueue(QObject):
 
     def _on_verify_finished(self) -> None:
         self._verifying = None
-        QTimer.singleShot(0, self.schedule)
+        QTimer.singleShot(0, self, self.schedule)

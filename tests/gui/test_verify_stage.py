@@ -145,3 +145,27 @@ def test_a_newer_ranking_is_never_overwritten_by_an_old_verification(qtbot, wind
         assert window.session.result.before == (newer.verdict, newer.p_best)
     finally:
         gated.gate.set()
+
+
+def test_cancel_in_the_jobs_bar_stops_verifying_and_keeps_the_ranking(qtbot, window,
+                                                                      opened_demo_index,
+                                                                      demo_queries):
+    gated = GatedVerifier()
+    window.project._verifier = gated
+    try:
+        window.set_index(opened_demo_index)
+        with qtbot.waitSignal(window.query_ranked, timeout=60_000):
+            window.add_photos([demo_queries[0]])
+        qtbot.waitUntil(lambda: window.ranker.verifying_path() == demo_queries[0],
+                        timeout=10_000)
+        first = window.session.result
+        assert window.jobs.current().label.startswith("Verifying")
+        qtbot.mouseClick(window.jobs.cancel_button, Qt.MouseButton.LeftButton)
+        gated.gate.set()
+        qtbot.waitUntil(lambda: not window.session.result.pending, timeout=20_000)
+        shown = window.session.result
+        assert [c.p_match for c in shown.candidates] == [c.p_match for c in first.candidates]
+        assert shown.before is None and "verifying" not in window.results.banner.text()
+        assert len(gated.calls) < 5  # it stopped at its next step
+    finally:
+        gated.gate.set()
