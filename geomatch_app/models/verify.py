@@ -143,6 +143,81 @@ def verify_features(q: LocalFeatures, c: LocalFeatures, ratio: float = RATIO,
     return Verification(int(m.sum()), len(pairs), p1[m], p2[m], q.size, c.size)
 
 
+class FeatureStore:
+    """Local features on disk, so a photo is described once, not once per process (every
+    `geomatch query` is a new process; the window forgets its cache on restart). One ``.npz``
+    per (file path, size, mtime, settings) in ``folder`` — a changed file is described again —
+    with the exact arrays (float64 points, float32 descriptors: inlier counts are those of a
+    fresh extraction). About 1 MB per photo; beyond ``max_bytes`` the least recently used files
+    are deleted. A file that cannot be read or written is a cache miss, never an error."""
+
+    def __init__(self, folder: str | Path, max_bytes: int = 512 * 2**20) -> None:
+        self.folder = Path(folder)
+        self.max_bytes = max_bytes
+        self._writes = 0
+
+    def _file(self, path: str, max_side: int, n_features: int) -> Path | None:
+        import hashlib
+        import os
+
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{max_side}|{n_features}"
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+
+    def get(self, path: str, max_side: int, n_features: int) -> LocalFeatures | None:
+        f = self._file(path, max_side, n_features)
+        if f is None or not f.is_file():
+            return None
+        try:
+            with np.load(f) as z:
+                feats = LocalFeatures(z["points"], z["descriptors"],
+                                      (int(z["size"][0]), int(z["size"][1])), float(z["scale"]))
+            f.touch()  # recently used: kept by the eviction
+            return feats
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            log.info("%s: unreadable feature cache entry (%s); describing again", f, exc)
+            return None
+
+    def put(self, path: str, max_side: int, n_features: int, feats: LocalFeatures) -> None:
+        import os
+
+        f = self._file(path, max_side, n_features)
+        if f is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, points=feats.points, descriptors=feats.descriptors,
+                     size=np.array(feats.size), scale=np.array(feats.scale))
+            os.replace(tmp, f)
+        except OSError as exc:
+            log.info("%s: cannot cache local features (%s)", f, exc)
+            return
+        self._writes += 1
+        if self._writes % 32 == 1:
+            self.evict()
+
+    def evict(self) -> None:
+        """Delete the least recently used entries beyond ``max_bytes``."""
+        try:
+            entries = [(e.stat().st_mtime_ns, e.stat().st_size, e)
+                       for e in self.folder.glob("*.npz")]
+        except OSError:
+            return
+        total = sum(size for _, size, _ in entries)
+        for _, size, e in sorted(entries, key=lambda t: t[0]):
+            if total <= self.max_bytes:
+                break
+            try:
+                e.unlink()
+                total -= size
+            except OSError:
+                pass
+
+
 class Verifier:
     """Verifies (query, candidate) paths, keeping the features of recent photos (LRU), so the
     top-k of one query costs one feature extraction per photo, and every pair's inlier count
@@ -150,9 +225,10 @@ class Verifier:
     photo's features take up to ~1 MB (2000 × 128 floats), hence the small default cache."""
 
     def __init__(self, max_side: int = MAX_SIDE, cache_size: int = 64,
-                 n_features: int = N_FEATURES) -> None:
+                 n_features: int = N_FEATURES, store: FeatureStore | None = None) -> None:
         self.max_side = max_side
         self.n_features = n_features
+        self.store = store  # features on disk, shared by every process (FeatureStore)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, LocalFeatures] = OrderedDict()
         self._inliers: dict[tuple[str, str], int] = {}  # pair counts are small: keep them all
@@ -162,7 +238,11 @@ class Verifier:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        feats = local_features(key, self.max_side, self.n_features)
+        feats = self.store.get(key, self.max_side, self.n_features) if self.store else None
+        if feats is None:
+            feats = local_features(key, self.max_side, self.n_features)
+            if self.store is not None:
+                self.store.put(key, self.max_side, self.n_features, feats)
         self._cache[key] = feats
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
