@@ -131,6 +131,9 @@ class MainWindow(QMainWindow):
             return
         old = self.project
         self.project = project
+        # the side by side's correspondences and the ranking's verification describe each
+        # photo once between them (and read earlier sessions' features from the user cache)
+        self.inspect_panel.verifier = project.verifier()
         self._show_project()
         self.ranker.restart(project, [])
         paths = [q.path for q in project.store.queries() if Path(q.path).is_file()]

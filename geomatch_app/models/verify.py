@@ -16,6 +16,7 @@ coordinates of the original photo so a view can draw them over it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,20 +233,23 @@ class Verifier:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, LocalFeatures] = OrderedDict()
         self._inliers: dict[tuple[str, str], int] = {}  # pair counts are small: keep them all
+        self._lock = threading.Lock()
 
     def features(self, path: str) -> LocalFeatures:
         key = str(path)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:  # the window's ranking and side-by-side jobs share one verifier
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         feats = self.store.get(key, self.max_side, self.n_features) if self.store else None
         if feats is None:
             feats = local_features(key, self.max_side, self.n_features)
             if self.store is not None:
                 self.store.put(key, self.max_side, self.n_features, feats)
-        self._cache[key] = feats
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = feats
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return feats
 
     def verify(self, query_path: str, cand_path: str) -> Verification:
