@@ -88,19 +88,16 @@ def pick_pairs(root: Path, model) -> list[dict]:
     and an old photo against the street galleries (its top-ranked candidate; no true match
     exists there, the old photos carry no place labels)."""
     pairs = []
-    for name, place, caption in (
-            ("nordland_seqslam", "nordland_03000", "Nordland, winter query → summer match"),
-            ("fordham_places", None, "Fordham, night query → day match"),
-            ("opensfm_berlin_lund", None, "Berlin street, query → match")):
-        q = rows(root, name, "query")
-        g = rows(root, name, "gallery")
-        if place is None:
-            places = [r["place_id"] for r in q if any(x["place_id"] == r["place_id"] for x in g)]
-            place = places[len(places) // 2]
-        qr = next(r for r in q if r["place_id"] == place)
-        gr = next(r for r in g if r["place_id"] == place)
-        pairs.append({"caption": caption, "query": qr["path"], "candidate": gr["path"],
-                      "true_match": True})
+    for name, place, title in (("nordland_seqslam", "nordland_03000", "Nordland"),
+                               ("fordham_places", "fordham_p4", "Fordham"),
+                               ("opensfm_berlin_lund", "lund_seg03", "OpenSfM, Lund")):
+        qr = next(r for r in rows(root, name, "query") if r["place_id"] == place)
+        same = [r for r in rows(root, name, "gallery") if r["place_id"] == place]
+        # the gallery photo of the same place in another condition when there is one
+        gr = next((r for r in same if r["domain"] != qr["domain"]), same[0])
+        pairs.append({"caption": f"{title}: {qr['domain']} query -> {gr['domain']} photo of "
+                                 "the same place", "query": qr["path"],
+                      "candidate": gr["path"], "true_match": True})
     gallery = [r["path"] for name in STREET_SETS for r in rows(root, name)
                if r["split"] in ("gallery", "db")]
     old = [r["path"] for r in rows(root, "old_photos")]
@@ -108,7 +105,7 @@ def pick_pairs(root: Path, model) -> list[dict]:
     g = describe(model, gallery)
     q = describe(model, pick)
     best = int(np.argmax(g @ q[0]))
-    pairs.append({"caption": "old photo (London, 1900) → top candidate of the street galleries "
+    pairs.append({"caption": "old photo (London, 1900) -> top candidate of the street galleries "
                              "(not a true match: none exists)",
                   "query": pick[0], "candidate": gallery[best], "true_match": False})
     return pairs
@@ -167,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         qr, cr = pair["query_mask_range"], pair["candidate_mask_range"]
         draw.text((10, y + PANEL_H + 3), pair["caption"], fill="black")
         draw.text((10, y + PANEL_H + 17),
-                  f"mask range query {qr[0]:.2f}–{qr[1]:.2f}, candidate {cr[0]:.2f}–{cr[1]:.2f}"
+                  f"mask range query {qr[0]:.2f}-{qr[1]:.2f}, candidate {cr[0]:.2f}-{cr[1]:.2f}"
                   " (each panel scaled to its own range; yellow = weighted most)", fill="black")
         y += PANEL_H + cap_h
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

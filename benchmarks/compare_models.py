@@ -307,6 +307,56 @@ def markdown(results: list[dict], sets: list[str], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+KS = ("R@1", "R@5", "R@10", "R@20")
+
+
+def promotion(base: dict, cand: dict, sets: list[str]) -> dict:
+    """The rule for replacing the default model (issue 13, docs/results.md): the candidate is
+    no worse than the base on every test split, better on at least one, and better on the
+    mean. Per split, "no worse" = R@1 and the mean of R@1/5/10/20 both ≥ the base's; "better" =
+    a higher R@1, or the same R@1 and a higher mean (the rule of training's ``improved``). A
+    split where the base is already at 100 % can only tie. The overall mean is over splits of
+    the per-split mean R@k."""
+    eps = 1e-9
+    per = {}
+    for name in sets:
+        b = base["sets"][name]["recall"]
+        c = cand["sets"][name]["recall"]
+        bm, cm = np.mean([b[k] for k in KS]), np.mean([c[k] for k in KS])
+        no_worse = c["R@1"] >= b["R@1"] - eps and cm >= bm - eps
+        better = c["R@1"] > b["R@1"] + eps or (abs(c["R@1"] - b["R@1"]) <= eps and cm > bm + eps)
+        per[name] = {"no_worse": bool(no_worse), "better": bool(better),
+                     "base_mean": float(bm), "cand_mean": float(cm)}
+    base_mean = float(np.mean([v["base_mean"] for v in per.values()]))
+    cand_mean = float(np.mean([v["cand_mean"] for v in per.values()]))
+    wins = (all(v["no_worse"] for v in per.values()) and any(v["better"] for v in per.values())
+            and cand_mean > base_mean + eps)
+    return {"base": base["label"], "candidate": cand["label"], "promote": bool(wins),
+            "sets": per, "base_mean": base_mean, "cand_mean": cand_mean}
+
+
+def promotion_markdown(verdicts: list[dict]) -> str:
+    lines = ["", "Promotion rule (no worse on every split, better on one and on the mean):", ""]
+    for v in verdicts:
+        worse = [k for k, x in v["sets"].items() if not x["no_worse"]]
+        better = [k for k, x in v["sets"].items() if x["better"]]
+        lines.append(f"- {v['candidate']} vs {v['base']}: "
+                     f"{'**promote**' if v['promote'] else '**keep the base**'} — mean R@k "
+                     f"{100 * v['base_mean']:.1f} → {100 * v['cand_mean']:.1f}; better on "
+                     f"{', '.join(better) or 'none'}; worse on {', '.join(worse) or 'none'}")
+    return "\n".join(lines) + "\n"
+
+
+def verdicts_for(cfg: dict, results: list[dict]) -> list[dict]:
+    """Config key ``promotion``: {"base": label, "candidates": [labels]}."""
+    rule = cfg.get("promotion") or {}
+    by = {r["label"]: r for r in results}
+    base = by.get(rule.get("base", ""))
+    if base is None:
+        return []
+    return [promotion(base, by[c], cfg["sets"]) for c in rule.get("candidates", []) if c in by]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", help="JSON file with sets, common training settings and runs")
@@ -321,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown_only:
         stem = RESULTS / f"compare_{cfg['name']}"
         doc = json.loads(stem.with_suffix(".json").read_text())
-        stem.with_suffix(".md").write_text(markdown(doc["runs"], cfg["sets"], cfg["name"]))
+        stem.with_suffix(".md").write_text(
+            markdown(doc["runs"], cfg["sets"], cfg["name"])
+            + promotion_markdown(verdicts_for(cfg, doc["runs"])))
         print(stem.with_suffix(".md").read_text())
         return 0
     root = shared_data_dir()
@@ -353,9 +405,11 @@ def main(argv: list[str] | None = None) -> int:
             doc = {"name": cfg["name"], "config": cfg, "threads": args.threads,
                    "n_train_pairs": data.n_pairs, "n_val_queries": len(data.val.queries),
                    "tests": {k: {"n_queries": len(v.queries), "n_gallery": len(v.gallery)}
-                             for k, v in tests.items()}, "runs": results}
+                             for k, v in tests.items()}, "runs": results,
+                   "promotion": verdicts_for(cfg, results)}
             stem.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
-            stem.with_suffix(".md").write_text(markdown(results, cfg["sets"], cfg["name"]))
+            stem.with_suffix(".md").write_text(markdown(results, cfg["sets"], cfg["name"])
+                                               + promotion_markdown(doc["promotion"]))
     print(stem.with_suffix(".md").read_text())
     return 0
 
