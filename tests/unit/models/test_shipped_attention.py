@@ -56,3 +56,12 @@ def test_the_heatmap_is_the_trained_mask_and_it_learned_something(tuned, shared_
     assert t[2] < t[1] and t[2] < 0.25
     base = compute_heatmap(get_model("effnetlite2-crn2").eval(), "crn-mask", path)
     assert np.allclose(_thirds(base), 1 / 3, atol=0.03)
+
+
+def test_its_own_mask_is_shown_first_unless_the_curator_chose_another(tuned):
+    from geomatch_app.app.explain import heatmap_methods, preferred_heatmap
+
+    methods = heatmap_methods(tuned)
+    assert preferred_heatmap(methods, "magnitude") == "crn-mask"  # the generic default
+    assert preferred_heatmap(methods, "occlusion") == "occlusion"  # a deliberate choice
+    assert preferred_heatmap(["magnitude", "occlusion"], "magnitude") == "magnitude"
