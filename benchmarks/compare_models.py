@@ -38,6 +38,7 @@ import torch
 
 from geomatch_app.core.paths import shared_data_dir
 from geomatch_app.data.gallery import load_photos
+from geomatch_app.training.promotion import promotion
 from geomatch_app.training.sources import (
     MatchRules,
     TrainData,
@@ -305,34 +306,6 @@ def markdown(results: list[dict], sets: list[str], title: str) -> str:
         lines.append(f"| {r['label']} | {r['dim']} | {r['params'] / 1e6:.2f} M | {ms:.1f} | "
                      + " | ".join(cells) + f" | {val} |")
     return "\n".join(lines) + "\n"
-
-
-KS = ("R@1", "R@5", "R@10", "R@20")
-
-
-def promotion(base: dict, cand: dict, sets: list[str]) -> dict:
-    """The rule for replacing the default model (issue 13, docs/results.md): the candidate is
-    no worse than the base on every test split, better on at least one, and better on the
-    mean. Per split, "no worse" = R@1 and the mean of R@1/5/10/20 both ≥ the base's; "better" =
-    a higher R@1, or the same R@1 and a higher mean (the rule of training's ``improved``). A
-    split where the base is already at 100 % can only tie. The overall mean is over splits of
-    the per-split mean R@k."""
-    eps = 1e-9
-    per = {}
-    for name in sets:
-        b = base["sets"][name]["recall"]
-        c = cand["sets"][name]["recall"]
-        bm, cm = np.mean([b[k] for k in KS]), np.mean([c[k] for k in KS])
-        no_worse = c["R@1"] >= b["R@1"] - eps and cm >= bm - eps
-        better = c["R@1"] > b["R@1"] + eps or (abs(c["R@1"] - b["R@1"]) <= eps and cm > bm + eps)
-        per[name] = {"no_worse": bool(no_worse), "better": bool(better),
-                     "base_mean": float(bm), "cand_mean": float(cm)}
-    base_mean = float(np.mean([v["base_mean"] for v in per.values()]))
-    cand_mean = float(np.mean([v["cand_mean"] for v in per.values()]))
-    wins = (all(v["no_worse"] for v in per.values()) and any(v["better"] for v in per.values())
-            and cand_mean > base_mean + eps)
-    return {"base": base["label"], "candidate": cand["label"], "promote": bool(wins),
-            "sets": per, "base_mean": base_mean, "cand_mean": cand_mean}
 
 
 def promotion_markdown(verdicts: list[dict]) -> str:
