@@ -15,6 +15,10 @@ Paper-faithful defaults: NetVLAD-family heads that were never initialised are in
 the training images first (k-means, as NetVLAD and paper C prescribe); conv1–conv3 stay frozen
 (paper A); augmentation is colour jitter only (paper C found crops neutral and erasing harmful);
 target photos for MK-MMD are centre-cropped (paper A: 512×512) and MK-MMD compares conv5 maps.
+
+``cache_trunk`` (CLI ``--cache-trunk``, the dialog's "fast" box): the frozen blocks run once per
+photo and everything else — steps, mining, validation — runs on their cached maps
+(:mod:`.trunk_cache`); same descriptors, a fraction of the CPU time, no augmentation.
 """
 
 from __future__ import annotations
