@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 class MainWindow(QMainWindow):
     query_ranked = Signal(str)  # a query photo got its candidates (tests and the demo wait on it)
+    query_verified = Signal(str)  # ... and their geometric verification landed
     index_opened = Signal(object)  # the Index now in use
 
     def __init__(self, settings: Settings | None = None, index_dir: str | None = None,
@@ -100,6 +101,8 @@ class MainWindow(QMainWindow):
         self.ranker = RankQueue(self.jobs, self)
         self.ranker.ranked.connect(self._on_ranked)
         self.ranker.failed.connect(self._photo_error)
+        self.ranker.verified.connect(self._on_verified)
+        self.ranker.verify_failed.connect(lambda path, exc: self._error(exc))
         self.index_slot = JobSlot(self.jobs)
 
     # -- project: database + index -----------------------------------------------------------
@@ -128,6 +131,9 @@ class MainWindow(QMainWindow):
             return
         old = self.project
         self.project = project
+        # the side by side's correspondences and the ranking's verification describe each
+        # photo once between them (and read earlier sessions' features from the user cache)
+        self.inspect_panel.verifier = project.verifier()
         self._show_project()
         self.ranker.restart(project, [])
         paths = [q.path for q in project.store.queries() if Path(q.path).is_file()]
@@ -157,8 +163,11 @@ class MainWindow(QMainWindow):
         self.session.forget_results()
         self._show_project()
         if getattr(index, "_model", None) is not None:
-            self.inspect_panel.set_model(index.model, explain.heatmap_methods(index.model),
-                                         self.settings.heatmap, index=index)
+            methods = explain.heatmap_methods(index.model)
+            self.inspect_panel.set_model(index.model, methods,
+                                         explain.preferred_heatmap(methods,
+                                                                   self.settings.heatmap),
+                                         index=index)
         self.ranker.k, self.ranker.sigma_km = self.settings.k, self.settings.sigma_km or None
         self.ranker.restart(self.project, [p for p in self.queue.paths()
                                            if self.queue.status(p) not in decide_flow.UNREADABLE])
@@ -209,6 +218,19 @@ class MainWindow(QMainWindow):
             self.ranker.prefer(path)
 
     def _on_ranked(self, result: RankResult) -> None:
+        self._show_in_queue(result)
+        self._refresh_status(result.path)
+        self.session.set_result(result)
+        self.query_ranked.emit(result.path)
+
+    def _on_verified(self, first: RankResult, result: RankResult) -> None:
+        """Stage 2 of a ranking (geometric verification) for ``first``; dropped when the
+        session holds a newer ranking of that photo by now."""
+        if self.session.update_result(first, result):
+            self._show_in_queue(result)
+            self.query_verified.emit(result.path)
+
+    def _show_in_queue(self, result: RankResult) -> None:
         est = result.estimate
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
         self.queue.set_verdict(result.path, result.verdict,
@@ -216,9 +238,6 @@ class MainWindow(QMainWindow):
         self.queue.set_place(result.path, place_of(result))
         if result.store_error:
             self._error(result.store_error)
-        self._refresh_status(result.path)
-        self.session.set_result(result)
-        self.query_ranked.emit(result.path)
 
     # -- session → panels --------------------------------------------------------------------
     def _on_session(self, what: str) -> None:
@@ -238,7 +257,14 @@ class MainWindow(QMainWindow):
                 self.jobs.start(thumbnails_job(paths, self._on_thumbs))
                 self.draw_map()
             self.inspect_panel.show_candidate(None)
-        if what in ("photo", "result", "pick"):
+        if what == "verified":  # same photo, re-read: keep the pick and the side by side
+            self.results.show_result(s.result)
+            c = s.picked_candidate
+            if c is not None:
+                self.grid.select_rank(c.rank)
+                self.inspect_panel.retitle(c)
+            self.draw_map()
+        if what in ("photo", "result", "pick", "verified"):
             self.curation.show_pick(s)
         if what == "pick":
             c = s.picked_candidate

@@ -37,6 +37,21 @@ def describe_result(result: RankResult) -> str:
     return f"{n} candidates · {where} · model {result.model}"
 
 
+def verification_note(result: RankResult) -> str:
+    """What geometric verification did to the verdict: under way, changed it, or agreed."""
+    if result.pending:
+        return "verifying…"
+    if result.before is None:
+        return ""
+    before, _p = result.before
+    if before != result.verdict:
+        from geomatch_app.training.calibration import VERDICT_TEXT
+
+        was = VERDICT_TEXT.get(before or "", before or "not calibrated").split(" — ")[0]
+        return f"changed by geometric verification (was: {was})"
+    return "unchanged by geometric verification"
+
+
 class ResultsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,5 +74,6 @@ class ResultsPanel(QWidget):
         self.grid.set_candidates(result.candidates,
                                  place_names([(c.lat, c.lon) for c in result.candidates]))
         self.banner.set_verdict(result.verdict, result.p_best,
-                                shown=result.verdict is not None)
+                                shown=result.verdict is not None,
+                                note=verification_note(result))
         self.label.setText(describe_result(result))

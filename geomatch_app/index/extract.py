@@ -132,10 +132,14 @@ def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
     batch_size = batch_size or default_batch_size(dev)
     on_device = decode_mode(dev, decode) == "torchvision"
     dataset = FileBytes(paths) if on_device else ImageFiles(paths, model.preprocess)
-    loader = DataLoader(dataset, batch_size=batch_size,
-                        num_workers=workers if len(paths) > batch_size else 0,
-                        collate_fn=_collate_bytes if on_device else _collate,
-                        pin_memory=dev.type == "cuda")
+    collate = _collate_bytes if on_device else _collate
+    if len(paths) <= batch_size and dev.type != "cuda":
+        # one batch in this thread (a query): a DataLoader would only add ~1-2 ms of set-up
+        loader = [collate([dataset[i] for i in range(len(paths))])]
+    else:
+        loader = DataLoader(dataset, batch_size=batch_size,
+                            num_workers=workers if len(paths) > batch_size else 0,
+                            collate_fn=collate, pin_memory=dev.type == "cuda")
     log.debug("embedding %d photos on %s, decoding with %s", len(paths), dev,
               "torchvision" if on_device else "Pillow")
     done = 0
