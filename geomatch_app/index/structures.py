@@ -28,9 +28,9 @@ Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
 ``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
 HNSW below 100 000, IVF fast-scan (``ivffs``) from 100 000 on (HNSW needs the float32 vectors
 in RAM plus the graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; ``ivffs`` ~70 B in
-RAM). ``ivffs`` replaced ``ivfpq`` there after a 1M run (docs/performance.md): 0.99 top-1
-agreement with flat at nprobe 512/1024 where OPQ+PQ8 reached 0.97 at 256, and minutes to
-build instead of ~10 (no OPQ rotation to learn at 1280-d).
+RAM). ``ivffs`` replaced ``ivfpq`` there after the 1M runs in docs/performance.md: 0.98–1.00 top-1
+agreement with flat at nprobe 512 of 1024 where OPQ + 8-bit PQ reached 0.97 at 256, and ~2
+minutes to build instead of ~10 (no OPQ rotation to learn at 1280-d).
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ def choose_type(n: int) -> str:
 
 
 def choose_nprobe_fs(nlist: int) -> int:
-    """ivffs visits half of the lists: measured at 1M photos (nlist 1024, shortlist 256), top-1
-    agreement with flat 0.965 at nprobe 256, 0.975 at 384, 0.99 at 512."""
+    """ivffs visits half of the lists. Measured at 1M photos (benchmarks/bench_search.py, nlist
+    1024, shortlist 256): top-1 agreement with flat 0.96 at nprobe 256, 0.975 at 384, 0.98 at
+    512, 0.985 at 768 (bench_search_1m.json); at 512, 0.99 and 1.00 in two other trainings.
+    The gallery spreads over ~256 directions, so a query's neighbour is often in a list far
+    from its nearest centroid: fewer lists lose agreement faster than they save time."""
     return max(1, nlist // 2)
 
 
@@ -349,6 +352,9 @@ def _ivffs(store, space: int, n: int, o: IndexOptions, pca):
     already ≤ REDUCE_DIM) and its parameters."""
     import faiss
 
+    if n < 16:  # 4-bit codes: 16 centroids per sub-quantiser need 16 photos to learn
+        raise GeomatchError(f"--index-type ivffs needs at least 16 photos ({n} given)", None,
+                            "use --index-type auto, flat or hnsw for a gallery this small")
     nlist = o.nlist or choose_nlist(n)
     ntrain = min(n, max(64 * nlist, 10_000), _TRAIN_MAX)
     nlist = max(1, min(nlist, ntrain // 8))

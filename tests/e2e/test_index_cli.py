@@ -11,7 +11,8 @@ from geomatch_app.cli import main
 from geomatch_app.index import Index
 
 
-@pytest.mark.parametrize("kind,pca", [("flat", None), ("hnsw", "8"), ("ivfpq", None)])
+@pytest.mark.parametrize("kind,pca", [("flat", None), ("hnsw", "8"), ("ivfpq", None),
+                                      ("ivffs", None)])
 def test_index_types_from_the_command_line(tmp_path, shared_data, tiny_model_name, capsys,
                                            one_torch_thread, kind, pca):
     manifest = shared_data / "opensfm_berlin_lund" / "manifest.csv"

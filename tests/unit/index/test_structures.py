@@ -106,6 +106,8 @@ def test_pca_whitening_is_the_learned_projection_renormalised():
     np.testing.assert_array_equal(i[:, 0], [0, 1, 2])
     with pytest.raises(GeomatchError, match="--pca"):
         build(g, IndexOptions(pca=D))
+    with pytest.raises(GeomatchError, match="at least 16 photos"):
+        build(g[:10].astype(np.float16), IndexOptions(type="ivffs"))
 
 
 def test_automatic_rule():
