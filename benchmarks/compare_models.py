@@ -182,10 +182,10 @@ def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) 
     t0 = time.perf_counter()
     info: dict = {"label": label, "model": run["model"], "trained": bool(run.get("train", True))}
     if run.get("train", True):
-        kw = {**cfg.get("train", {}), **run.get("overrides", {})}
+        kw = {"seed": cfg.get("seed", 0), **cfg.get("train", {}), **run.get("overrides", {})}
+        # an override "seed" re-seeds training only (mining, order, jitter); splits keep cfg's
         tc = TrainConfig(model=run["model"], out_dir=str(out_root / _slug(label)),
-                         image_size=size, device="cpu", seed=cfg.get("seed", 0),
-                         min_pairs=1, **kw)
+                         image_size=size, device="cpu", min_pairs=1, **kw)
         target = _all_rows(shared_data_dir() / run["target"] / "manifest.csv") \
             if run.get("target") else []
         res = train(data, tc, target=target)
@@ -216,13 +216,16 @@ def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) 
 
 def loss_terms(events: list[dict], n: int = 10) -> dict:
     """Mean of each loss term (ranking L_r, MK-MMD M, total) over the first and the last ``n``
-    optimiser steps: shows whether α·M dwarfs L_r (paper A Eq. 1) and which term fell."""
+    optimiser steps and over eighths of training (``curve``): shows whether α·M dwarfs L_r
+    (paper A Eq. 1), which term fell, and a collapse (L_r stuck at n_neg × margin means every
+    descriptor distance is 0)."""
     steps = [e["losses"] for e in events if e.get("losses")]
     out: dict = {"steps": len(steps)}
     for key in sorted({k for s in steps for k in s}):
         vals = [s[key] for s in steps if key in s]
         out[key] = {"first": float(np.mean(vals[:n])), "last": float(np.mean(vals[-n:])),
-                    "mean": float(np.mean(vals))}
+                    "mean": float(np.mean(vals)),
+                    "curve": [float(np.mean(c)) for c in np.array_split(vals, 8) if len(c)]}
     return out
 
 
