@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geomatch_app.app import curation
+from geomatch_app.app import prior as prior_
 from geomatch_app.app.project import Project, content_key
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Progress
@@ -45,13 +46,15 @@ class RankResult:
     verdict: str | None = None  # None: the model has no calibration
     p_best: float | None = None  # the best candidate's p_match
     inliers: dict[str, int] = field(default_factory=dict)  # verified candidates' inliers
+    prior: prior_.Prior | None = None  # the place prior applied (app.prior), or why none
 
     def to_json(self) -> dict:
         return {"query": self.path, "model": self.model, "verdict": self.verdict,
                 "p_best": self.p_best,
                 "candidates": [c.to_json() for c in self.candidates],
                 "estimate": self.estimate.to_json() if self.estimate else None,
-                "query_id": self.query_id, "run_id": self.run_id}
+                "query_id": self.query_id, "run_id": self.run_id,
+                "prior": self.prior.to_json() if self.prior and self.prior.text else None}
 
 
 def check_params(k: int, sigma_km: float | None) -> None:
@@ -65,20 +68,26 @@ def check_params(k: int, sigma_km: float | None) -> None:
 
 
 def run_params(project: Project, k: int, sigma_km: float | None,
-               verify: bool | None = None) -> dict:
-    """What a stored run must match to be re-used (a new calibration ranks again)."""
+               verify: bool | None = None, prior: prior_.Prior | None = None) -> dict:
+    """What a stored run must match to be re-used (a new calibration ranks again, and so
+    does another place prior; a run without a prior keeps the parameters it always had)."""
     from geomatch_app.training.calibration import calibration_key
 
-    return {"k": k, "sigma_km": sigma_km, "index": content_key(project.index),
-            "calibration": calibration_key(project.index.fingerprint), "verify": verify}
+    params = {"k": k, "sigma_km": sigma_km, "index": content_key(project.index),
+              "calibration": calibration_key(project.index.fingerprint), "verify": verify}
+    key = prior.key() if prior is not None else None
+    return {**params, "prior": key} if key else params
 
 
 def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
          sigma_km: float | None = None, progress: Progress | None = None,
-         reuse: bool = True, record: bool = True, verify: bool | None = None) -> RankResult:
+         reuse: bool = True, record: bool = True, verify: bool | None = None,
+         place: str | None = None, use_prior: bool = True) -> RankResult:
     """Rank the gallery for ``path``. Raises ImageError (naming the file) when the photo
     cannot be read, GeomatchError when no index is open. ``verify`` None: geometric
-    verification when the model's calibration uses it."""
+    verification when the model's calibration uses it. The catalogue place of the photo
+    (or ``place``) narrows the ranking unless ``use_prior`` is False or the curator turned
+    it off for the photo (``app.prior``)."""
     check_params(k, sigma_km)
     progress = progress or Progress()
     index = project.index
@@ -86,23 +95,29 @@ def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
         raise GeomatchError("no index is open", hint="open or build an index first")
     path = str(Path(path).expanduser().resolve())
     progress.step(0, 3, f"ranking {Path(path).name}")
-    params = run_params(project, k, sigma_km, verify)
+    prior = prior_.for_query(None, None, place=place, use=use_prior)
+    params = run_params(project, k, sigma_km, verify, prior)
     query_id = None
     store_error = ""
     record = record and project.store is not None
     if record:
         try:
             query_id = curation.ensure_query(project.store, path)
+            prior = prior_.for_query(project.store, query_id, place=place, use=use_prior)
+            params = run_params(project, k, sigma_km, verify, prior)
             if reuse:
                 run = project.store.find_run(query_id, model_id=project.model_id,
                                              index_id=project.index_id, params=params)
                 if run is not None:
                     progress.step(3, 3, "done (stored ranking)")
-                    return from_run(run, path, sigma_km)
+                    result = from_run(run, path, sigma_km)
+                    result.prior = prior_.restate(prior, result.candidates)
+                    return result
         except (GeomatchError, OSError) as exc:
             log.warning("%s: the store could not be read: %s", path, exc)
             store_error = f"{path}: could not read the database ({exc})"
-    cands = index.search_paths([path], k=k)[0]
+    cands = index.search_paths([path], k=prior_.shortlist_k(k, prior))[0]
+    cands, prior = prior_.apply(cands, prior, k)
     progress.step(1, 3, "verifying and calibrating")
     from geomatch_app.training.calibration import judge
 
@@ -113,7 +128,7 @@ def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
     cands = with_distances(cands, est)
     result = RankResult(path, cands, est, index.model_name, query_id=query_id,
                         store_error=store_error, verdict=judged.verdict,
-                        p_best=judged.p_best, inliers=judged.inliers)
+                        p_best=judged.p_best, inliers=judged.inliers, prior=prior)
     if record and query_id is not None:
         try:
             result.run_id = project.store.record_suggestions(
@@ -163,6 +178,8 @@ def format_result(result: RankResult) -> str:
     from geomatch_app.training.calibration import VERDICT_TEXT
 
     lines = [format_table(result.candidates)]
+    if result.prior is not None and result.prior.describe():
+        lines.append(result.prior.describe())
     if result.verdict is not None:
         lines.append(f"verdict: {result.verdict} — {VERDICT_TEXT[result.verdict]} "
                      f"(best p_match {result.p_best:.2f})")
