@@ -2,8 +2,10 @@
 
 ``collect(name, model)`` builds (or re-uses) an index of the set's gallery under
 ``$GEOMATCH_CALIB_CACHE`` (default /tmp/geomatch-calib) and embeds its queries once; later runs
-load the cached arrays. Nordland is subsampled (every 12th place, ~300 queries) so the whole
-collection stays a few minutes on a 2-core CPU.
+load the cached arrays. Nordland's queries are subsampled (every 12th place, ~300 queries)
+against its *whole* summer gallery, so neighbouring frames are there as in the real task (the
+sequence ground truth counts frames within ±2 steps, training.places); the whole collection
+stays a few minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ def cache_dir() -> Path:
 
 
 def _photos(name: str, role: str) -> list[Photo]:
-    """The set's photos of one role; Nordland: every NORDLAND_STRIDE-th place only."""
+    """The set's photos of one role; Nordland queries: every NORDLAND_STRIDE-th place only."""
     photos = load_photos(shared_data_dir() / name / "manifest.csv", role=role).photos
-    if name != "nordland_seqslam":
+    if name != "nordland_seqslam" or role != "query":
         return photos
     keep = set(sorted({p.place_id for p in photos})[::NORDLAND_STRIDE])
     return [p for p in photos if p.place_id in keep]
@@ -54,7 +56,8 @@ def collect(name: str, model: str = "effnetlite2-gem", device: str = "cpu") -> S
     from geomatch_app.index import Index, build_index
     from geomatch_app.index.faiss_index import is_index
 
-    work = cache_dir() / model / name
+    # "-full": the gallery is no longer subsampled (caches of the old layout are not re-used)
+    work = cache_dir() / model / (name + ("-full" if name == "nordland_seqslam" else ""))
     qfile = work / "queries.npy"
     idx_dir = work / "index"
     queries = _photos(name, "query")

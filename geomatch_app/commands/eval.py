@@ -164,6 +164,7 @@ def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict
     if cal is None or not rankings:
         return None
     stats = index_gallery_stats(idx)  # computed once, cached in the index folder
+    rule = stats.place_rule(args.threshold) if stats is not None else None
     verify = verifier is not None and cal.verified is not None
     bar = terminal_progress(f"calibration ({idx.model_name})")
     judged, removed, reranked = [], [], []
@@ -174,12 +175,12 @@ def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict
         j = judge(idx, q.path, cands, **kw)
         judged.append(j)
         reranked.append(rerank_by_p(j.candidates, int(cal.rerank.get("k", 5))))
-        rest = without_place(q, cands, args.threshold)
+        rest = without_place(q, cands, args.threshold, rule)
         removed.append(judge(idx, q.path, rest, **kw) if rest else None)
     bar.step(len(queries), len(queries), "judged")
     return calibration_summary(queries, judged, removed, cal.match_threshold,
                                cal.no_match_threshold, reranked if verify else None,
-                               args.threshold)
+                               args.threshold, rule)
 
 
 def _calibration_line(res) -> str:

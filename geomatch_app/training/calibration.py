@@ -42,6 +42,7 @@ import numpy as np
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.types import Candidate, Estimate, Photo
 from geomatch_app.geo.distance import haversine_m
+from geomatch_app.training.places import PlaceRule, rule_for
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +71,32 @@ def verdict_sort_key(verdict: str | None, p_best: float | None = None) -> tuple[
 # -- places ----------------------------------------------------------------------------------
 
 def same_place(a_lat, a_lon, a_place: str, b_lat, b_lon, b_place: str,
-               threshold_m: float = DEFAULT_THRESHOLD_M) -> bool | None:
+               threshold_m: float = DEFAULT_THRESHOLD_M,
+               rule: PlaceRule | None = None) -> bool | None:
     """Whether two photos show one place: within ``threshold_m`` when both have coordinates,
-    else equal place ids when both have one; None when neither can tell (unlabelled)."""
-    if a_lat is not None and a_lon is not None and b_lat is not None and b_lon is not None:
-        return bool(haversine_m(a_lat, a_lon, b_lat, b_lon) <= threshold_m)
-    if a_place and b_place:
-        return a_place == b_place
-    return None
+    else equal place ids (or neighbouring frames of an image sequence, training.places) when
+    both have one; None when neither can tell (unlabelled)."""
+    rule = rule or PlaceRule(threshold_m)
+    return rule.same(a_lat, a_lon, a_place, b_lat, b_lon, b_place)
 
 
-def _same(a: Candidate | Photo, b: Candidate | Photo, threshold_m: float) -> bool | None:
-    return same_place(a.lat, a.lon, a.place_id, b.lat, b.lon, b.place_id, threshold_m)
+def _same(a: Candidate | Photo, b: Candidate | Photo, rule: PlaceRule) -> bool | None:
+    return rule.same(a.lat, a.lon, a.place_id, b.lat, b.lon, b.place_id)
+
+
+def _related(a: Candidate | Photo, b: Candidate | Photo, rule: PlaceRule) -> bool | None:
+    """Same place, or a sequence frame too close to count as unrelated (training.places)."""
+    return rule.related(a.lat, a.lon, a.place_id, b.lat, b.lon, b.place_id)
 
 
 def without_place(query: Photo, candidates: Sequence[Candidate],
-                  threshold_m: float = DEFAULT_THRESHOLD_M) -> list[Candidate]:
+                  threshold_m: float = DEFAULT_THRESHOLD_M,
+                  rule: PlaceRule | None = None) -> list[Candidate]:
     """The ranking the query would get from a gallery *without its true place*: every
     candidate that matches the query is dropped and the rest re-ranked 1..n (open-set test)."""
+    rule = rule or PlaceRule(threshold_m)
     keep = [c for c in sorted(candidates, key=lambda c: c.rank)
-            if not _same(query, c, threshold_m)]
+            if not _same(query, c, rule)]
     return [replace(c, rank=i) for i, c in enumerate(keep, start=1)]
 
 
@@ -104,6 +111,10 @@ class GalleryStats:
     std: float
     quantiles: list[float]  # 101 values: 0 %, 1 %, ..., 100 %
     key: str = ""
+    rule: dict = field(default_factory=dict)  # the gallery's PlaceRule (image sequences)
+
+    def place_rule(self, threshold_m: float = DEFAULT_THRESHOLD_M) -> PlaceRule:
+        return PlaceRule.from_json(self.rule, threshold_m)
 
     def cdf(self, s: np.ndarray) -> np.ndarray:
         """Share of unrelated-neighbour similarities below s (interpolated quantiles)."""
@@ -113,29 +124,35 @@ class GalleryStats:
 
     def to_json(self) -> dict:
         return {"n": self.n, "mean": self.mean, "std": self.std,
-                "quantiles": [round(float(v), 6) for v in self.quantiles], "key": self.key}
+                "quantiles": [round(float(v), 6) for v in self.quantiles], "key": self.key,
+                "rule": self.rule}
 
     @classmethod
     def from_json(cls, d: dict) -> GalleryStats:
         return cls(int(d["n"]), float(d["mean"]), float(d["std"]),
-                   [float(v) for v in d["quantiles"]], str(d.get("key", "")))
+                   [float(v) for v in d["quantiles"]], str(d.get("key", "")),
+                   dict(d.get("rule") or {}))
 
     @classmethod
-    def from_values(cls, values: np.ndarray, key: str = "") -> GalleryStats:
+    def from_values(cls, values: np.ndarray, key: str = "",
+                    rule: PlaceRule | None = None) -> GalleryStats:
         v = np.asarray(values, dtype=np.float64)
         return cls(len(v), float(v.mean()), float(max(v.std(), 1e-3)),
-                   [float(x) for x in np.quantile(v, _QUANTILES)], key)
+                   [float(x) for x in np.quantile(v, _QUANTILES)], key,
+                   rule.to_json() if rule and rule.sequences else {})
 
 
 def unrelated_neighbour_sims(descs: np.ndarray, photos: Sequence[Photo],
                              threshold_m: float = DEFAULT_THRESHOLD_M, max_probes: int = 2000,
-                             k: int = 64, seed: int = 0) -> np.ndarray:
+                             k: int = 64, seed: int = 0,
+                             rule: PlaceRule | None = None) -> np.ndarray:
     """For each labelled gallery photo (up to ``max_probes``, a fixed random sample), the
     similarity of its most similar photo of *another* place. Neighbours whose relation is
     unknown (no label) are skipped; so are probes with no unrelated photo among their k.
     (Exact inner products over ``descs``; :func:`index_unrelated_sims` does the same through an
     index.)"""
     descs = np.ascontiguousarray(descs, dtype=np.float32)
+    rule = rule or rule_for((p.place_id for p in photos), threshold_m)
     n = len(photos)
     labelled = [i for i, p in enumerate(photos) if p.place_id or p.has_location]
     if n < 2 or not labelled:
@@ -160,7 +177,7 @@ def unrelated_neighbour_sims(descs: np.ndarray, photos: Sequence[Photo],
         for col, j in enumerate(nbrs):
             if j == i or j < 0:
                 continue
-            rel = _same(photos[i], photos[j], threshold_m)
+            rel = _related(photos[i], photos[j], rule)
             if rel is False:
                 out.append(float(top[row, col]))
                 break
@@ -171,15 +188,16 @@ def gallery_stats(descs: np.ndarray, photos: Sequence[Photo],
                   threshold_m: float = DEFAULT_THRESHOLD_M, key: str = "") -> GalleryStats | None:
     """The gallery's own score scale, or None when fewer than 5 photos have an unrelated
     labelled neighbour (then the model's reference statistics stand in)."""
-    v = unrelated_neighbour_sims(descs, photos, threshold_m)
+    rule = rule_for((p.place_id for p in photos), threshold_m)
+    v = unrelated_neighbour_sims(descs, photos, threshold_m, rule=rule)
     if len(v) < 5:
         return None
-    return GalleryStats.from_values(v, key)
+    return GalleryStats.from_values(v, key, rule)
 
 
 def _stats_key(index) -> str:
     """Changes with the model's weights and with the index's vectors or photo rows."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"place-rule-2")  # older caches had no sequence rule: recompute them
     h.update(str(index.fingerprint.get("weight_hash", "")).encode())
     h.update(str(index.fingerprint.get("name", "")).encode())
     h.update(str(getattr(index, "content_key", "")).encode())
@@ -187,10 +205,11 @@ def _stats_key(index) -> str:
 
 
 def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
-                         max_probes: int = 2000, k: int = 64, seed: int = 0) -> np.ndarray:
-    """:func:`unrelated_neighbour_sims` through an opened Index: up to ``max_probes``
-    labelled photos (a fixed random sample) are searched with the index's own structure, so a
-    large gallery is never loaded whole."""
+                         max_probes: int = 2000, k: int = 64,
+                         seed: int = 0) -> tuple[np.ndarray, PlaceRule]:
+    """:func:`unrelated_neighbour_sims` through an opened Index, with the gallery's place rule:
+    up to ``max_probes`` labelled photos (a fixed random sample) are searched with the index's
+    own structure, so a large gallery is never loaded whole."""
     labelled: list[int] = []
     photos: dict[int, Photo] = {}
     i = 0
@@ -203,8 +222,9 @@ def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
                 labelled.append(i)
                 photos[i] = p
             i += 1
+    rule = rule_for((p.place_id for p in photos.values()), threshold_m)
     if len(index) < 2 or not labelled:
-        return np.zeros(0)
+        return np.zeros(0), rule
     probes = np.array(labelled)
     if len(probes) > max_probes:
         probes = np.sort(np.random.default_rng(seed).choice(probes, max_probes, replace=False))
@@ -213,10 +233,10 @@ def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
     for pid, cands in zip(probes, results, strict=True):
         probe = photos[int(pid)]
         for c in cands:
-            if c.path != probe.path and _same(probe, c, threshold_m) is False:
+            if c.path != probe.path and _related(probe, c, rule) is False:
                 out.append(float(c.score))
                 break
-    return np.asarray(out, dtype=np.float64)
+    return np.asarray(out, dtype=np.float64), rule
 
 
 def index_gallery_stats(index, threshold_m: float = DEFAULT_THRESHOLD_M) -> GalleryStats | None:
@@ -230,8 +250,8 @@ def index_gallery_stats(index, threshold_m: float = DEFAULT_THRESHOLD_M) -> Gall
             return GalleryStats.from_json(cached["stats"]) if cached.get("stats") else None
     except (OSError, ValueError, KeyError):
         pass
-    v = index_unrelated_sims(index, threshold_m)
-    stats = GalleryStats.from_values(v, key) if len(v) >= 5 else None
+    v, rule = index_unrelated_sims(index, threshold_m)
+    stats = GalleryStats.from_values(v, key, rule) if len(v) >= 5 else None
     try:
         tmp = path.with_name(STATS_FILE + ".tmp")
         tmp.write_text(json.dumps({"key": key,
@@ -247,13 +267,16 @@ def index_gallery_stats(index, threshold_m: float = DEFAULT_THRESHOLD_M) -> Gall
 def candidate_features(candidates: Sequence[Candidate], stats: GalleryStats,
                        inliers: Sequence[int | None] | None = None,
                        threshold_m: float = DEFAULT_THRESHOLD_M) -> np.ndarray:
-    """(n, 5) or (n, 6) features of each candidate in ranked order (see module docstring)."""
+    """(n, 5) or (n, 6) features of each candidate in ranked order (see module docstring).
+    "Different place" follows the gallery's rule (``stats.rule``: neighbouring frames of an
+    image sequence are the same place)."""
+    rule = stats.place_rule(threshold_m)
     cands = list(candidates)
     s = np.array([c.score for c in cands], dtype=np.float64)
     other = np.full(len(cands), np.nan)
     for i, c in enumerate(cands):
         for j, d in enumerate(cands):  # ranked lists are short (k ≤ 100): O(k²) is fine
-            if i != j and d.path != c.path and _same(c, d, threshold_m) is not True:
+            if i != j and d.path != c.path and _related(c, d, rule) is not True:
                 other[i] = d.score if np.isnan(other[i]) else max(other[i], d.score)
     other = np.where(np.isnan(other), stats.quantiles[50], other)
     margin = s - other
@@ -607,12 +630,13 @@ def set_samples(data: LabelledSet, stats: GalleryStats, k: int = 20, per_query: 
     from geomatch_app.training.evaluation import is_match
 
     samples = samples or Samples()
+    rule = rule_for((p.place_id for p in data.gallery), threshold_m)
     rankings = rank_set(data, k + 64 if open_set else k)
     for qi, (q, full) in enumerate(zip(data.queries, rankings, strict=True)):
         variants = [(False, full[:k])]
         if open_set:
-            variants.append((True, without_place(q, full, threshold_m)[:k]))
-        group = q.place_id or f"{data.name}:{qi}"
+            variants.append((True, without_place(q, full, threshold_m, rule)[:k]))
+        group = rule.group(q.place_id) if q.place_id else f"{data.name}:{qi}"
         for removed, cands in variants:
             if not cands:
                 continue
@@ -623,7 +647,7 @@ def set_samples(data: LabelledSet, stats: GalleryStats, k: int = 20, per_query: 
             feats = candidate_features(cands, stats, inl, threshold_m)
             for i, c in enumerate(cands[:per_query]):
                 samples.x.append(feats[i])
-                samples.y.append(is_match(q, c, threshold_m))
+                samples.y.append(is_match(q, c, threshold_m, rule))
                 samples.group.append(f"{data.name}/{group}")
                 samples.set_name.append(data.name)
                 samples.top1.append(i == 0)
@@ -686,7 +710,7 @@ def pooled_reference(stats: Sequence[GalleryStats]) -> GalleryStats:
     """One reference scale for galleries without labels: the median set's statistics, by mean
     (a robust middle of the galleries the calibration saw)."""
     ordered = sorted(stats, key=lambda s: s.mean)
-    return replace(ordered[len(ordered) // 2], key="reference")
+    return replace(ordered[len(ordered) // 2], key="reference", rule={})
 
 
 def measure(p: np.ndarray, samples: Samples, match_threshold: float,

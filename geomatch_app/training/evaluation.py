@@ -29,6 +29,7 @@ from geomatch_app.geo.kde import (
     estimate_location,
     region_contains,
 )
+from geomatch_app.training.places import PlaceRule
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +47,25 @@ def ground_truth_kind(query: Photo) -> str | None:
     return None
 
 
-def is_match(query: Photo, cand: Candidate, threshold_m: float = DEFAULT_THRESHOLD_M) -> bool:
-    """True match: within threshold_m when both positions are known, else equal place_id."""
+def is_match(query: Photo, cand: Candidate, threshold_m: float = DEFAULT_THRESHOLD_M,
+             rule: PlaceRule | None = None) -> bool:
+    """True match: within threshold_m when both positions are known, else equal place_id
+    (with ``rule``, the gallery's ground-truth rule: neighbouring frames of an image sequence
+    count too, training.places)."""
+    if rule is not None:
+        return bool(rule.same(query.lat, query.lon, query.place_id, cand.lat, cand.lon,
+                              cand.place_id))
     if query.has_location and cand.lat is not None and cand.lon is not None:
         return bool(haversine_m(query.lat, query.lon, cand.lat, cand.lon) <= threshold_m)
     return bool(query.place_id) and query.place_id == cand.place_id
 
 
 def first_correct_rank(query: Photo, cands: list[Candidate],
-                       threshold_m: float = DEFAULT_THRESHOLD_M) -> int | None:
+                       threshold_m: float = DEFAULT_THRESHOLD_M,
+                       rule: PlaceRule | None = None) -> int | None:
     """1-based rank of the first true match, None when none is retrieved."""
     for pos, c in enumerate(sorted(cands, key=lambda c: c.rank), start=1):
-        if is_match(query, c, threshold_m):
+        if is_match(query, c, threshold_m, rule):
             return pos
     return None
 
@@ -219,14 +227,17 @@ def evaluate(queries: list[Photo], rankings: list[list[Candidate]], *, label: st
 def calibration_summary(queries: list[Photo], judged: list, judged_removed: list,
                         match_threshold: float, no_match_threshold: float,
                         reranked: list | None = None,
-                        threshold_m: float = DEFAULT_THRESHOLD_M) -> dict:
+                        threshold_m: float = DEFAULT_THRESHOLD_M,
+                        rule: PlaceRule | None = None) -> dict:
     """How far the calibrated p_match can be trusted on this query set.
 
     ``judged`` / ``judged_removed``: per query, training.calibration.Judgement of its ranking
     and of its ranking against the gallery *without its true place* (open set). Reports the
     top-1 correct-vs-wrong AUROC and ECE (``n`` top-1s), the share of removed-place rankings
     flagged no_match, the share of correct top-1 kept as match, verdict counts, and R@1 after
-    re-ranking by verified p_match when ``reranked`` rankings are given.
+    re-ranking by verified p_match when ``reranked`` rankings are given. ``rule``: the
+    gallery's ground truth (image sequences count neighbouring frames, training.places), the
+    same rule the calibration was fitted with.
     """
     from geomatch_app.training.calibration import auroc, ece
 
@@ -236,7 +247,7 @@ def calibration_summary(queries: list[Photo], judged: list, judged_removed: list
         if not j.candidates or j.candidates[0].p_match is None:
             continue
         top = j.candidates[0]
-        ok = is_match(q, top, threshold_m)
+        ok = is_match(q, top, threshold_m, rule)
         p.append(top.p_match)
         y.append(ok)
         verdicts[j.verdict] = verdicts.get(j.verdict, 0) + 1
@@ -245,6 +256,7 @@ def calibration_summary(queries: list[Photo], judged: list, judged_removed: list
         if jr is not None and jr.verdict is not None:
             removed_flag.append(jr.verdict == "no_match")
     out = {"n": len(p), "auroc": auroc(p, y), "ece": ece(p, y),
+           "ground_truth": (rule or PlaceRule(threshold_m)).describe(),
            "thresholds": {"match": match_threshold, "no_match": no_match_threshold},
            "verdicts": verdicts,
            "open_set": {"n_removed": len(removed_flag),
@@ -252,8 +264,9 @@ def calibration_summary(queries: list[Photo], judged: list, judged_removed: list
                         "correct_kept_match": _share(correct_match)}}
     if reranked is not None:
         out["recall_1_reranked"] = recall_at(
-            [first_correct_rank(q, c, threshold_m) for q, c in zip(queries, reranked,
-                                                                   strict=True)], (1,))["1"]
+            [first_correct_rank(q, c, threshold_m, rule) for q, c in zip(queries, reranked,
+                                                                         strict=True)],
+            (1,))["1"]
     return out
 
 
