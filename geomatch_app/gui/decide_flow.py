@@ -88,7 +88,8 @@ def assign(win, paths: list[str], to: str | None = None) -> bool:
     refresh(win, paths)
     win._after_change(win.current or "")
     who = to.strip()
-    win.statusBar().showMessage(f"{changed} photos {'assigned to ' + who if who else 'unassigned'}"
+    what = f"{changed} photo{'' if changed == 1 else 's'}"
+    win.statusBar().showMessage(f"{what} {'assigned to ' + who if who else 'unassigned'}"
                                 " (Ctrl+Z undoes)", 5000)
     return True
 

@@ -112,4 +112,5 @@ class RecordPanel(QWidget):
         else:
             p = from_text(text)
             self.region.setText(f"Prior region: {p.region.describe()}" if p.region else
-                                f"No prior region: {p.reason}")
+                                f"No prior region: {text!r} is not a place GeoNames knows")
+            self.region.setToolTip(p.reason)
