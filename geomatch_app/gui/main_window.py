@@ -311,6 +311,7 @@ class MainWindow(QMainWindow):
     def _after_change(self, path: str) -> None:
         self._refresh_status(path)
         update_undo_labels(self)
+        actions.rerank_if_prior_changed(self, path)
         if path == self.current:
             self._refresh_history()
             self.draw_map()

@@ -124,13 +124,28 @@ def save_record(win, query_id: int, values: dict) -> None:
     except Exception as exc:  # noqa: BLE001 - a bad value is a message
         win._error(exc)
         return
-    win._after_change(after.path)
+    win._after_change(after.path)  # ranks again when the place or its prior changed
     if (before.place_text, bool(before.use_prior)) != (after.place_text, bool(after.use_prior)):
-        rerank(win, after.path)  # another prior: another ranking (or a stored one re-used)
         win.statusBar().showMessage("catalogue record saved; ranking again with the "
                                     "place prior " + ("on" if after.use_prior else "off"), 5000)
     else:
         win.statusBar().showMessage("catalogue record saved", 3000)
+
+
+def rerank_if_prior_changed(win, path: str) -> bool:
+    """After a save, an undo or a redo: rank ``path`` again when the ranking shown was made
+    under another place prior than the one its record now asks for."""
+    r = win.session.result_for(path) if path and win.store is not None else None
+    q = win.store.find_query(path, by_content=False) if r is not None else None
+    if q is None:
+        return False
+    text = q.place_text.strip()
+    want = (text, bool(text) and not q.use_prior)
+    have = (r.prior.text, r.prior.off) if r.prior is not None else ("", False)
+    if want == have or (r.prior is not None and r.prior.source != "catalogue place"):
+        return False
+    rerank(win, path)
+    return True
 
 
 def rerank(win, path: str) -> None:

@@ -101,6 +101,12 @@ def test_prior_region_narrows_ranking_is_stated_and_can_be_switched_off(
     with qtbot.waitSignal(window.query_ranked, timeout=60_000):
         window.record.save_button.click()
     assert line.text().startswith("Ranking not narrowed: no place named 'Atlantis'")
+    # Ctrl+Z brings "Berlin" back, and the ranking under it (the stored run, re-used)
+    with qtbot.waitSignal(window.query_ranked, timeout=60_000):
+        window.undo()
+    assert window.store.find_query(berlin_photo).place_text == "Berlin"
+    assert line.text().startswith("Ranking narrowed to Berlin, Germany (± 50 km)")
+    assert window.session.result.reused
 
 
 def test_batch_assign_filter_by_assignee_and_undo(qtbot, window, demo_queries, monkeypatch):
