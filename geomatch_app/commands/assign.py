@@ -23,6 +23,13 @@ def run(args: argparse.Namespace) -> int:
     from geomatch_app.data.files import expand_paths
     from geomatch_app.store import Store
 
+    from pathlib import Path
+
+    from geomatch_app.core.errors import GeomatchError
+
+    for item in args.photos:
+        if not Path(item).exists():
+            raise GeomatchError("does not exist", item, "give query photos or folders of them")
     paths = expand_paths(args.photos)
     with Store(args.db) as store:
         changed = curation.assign(store, paths, args.to, curator=args.curator)

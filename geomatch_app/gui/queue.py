@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyledItemDelegate,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -63,6 +64,19 @@ class _Item(QTreeWidgetItem):
         return self.text(col).lower() < other.text(col).lower()
 
 
+class _RowHeight(QStyledItemDelegate):
+    """Every cell is as tall as the row's photo cell (thumbnail, name and place): Qt sizes a
+    row from the columns in view, so a row laid out while scrolled sideways (photo column out
+    of view) would otherwise stay one text line high."""
+
+    def sizeHint(self, option, index):  # noqa: N802 - Qt API
+        size = super().sizeHint(option, index)
+        if index.column() != COL_NAME:
+            photo = super().sizeHint(option, index.siblingAtColumn(COL_NAME))
+            size.setHeight(max(size.height(), photo.height()))
+        return size
+
+
 class QueueWidget(QTreeWidget):
     files_dropped = Signal(list)  # image paths added by drop
     current_path_changed = Signal(str)
@@ -72,6 +86,7 @@ class QueueWidget(QTreeWidget):
         self.setColumnCount(7)
         self.setHeaderLabels(["Photo", "Status", "± m", "Verdict", "Title", "Date", "Assigned"])
         self.setIconSize(QSize(56, 56))
+        self.setItemDelegate(_RowHeight(self))
         self.setRootIsDecorated(False)
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)

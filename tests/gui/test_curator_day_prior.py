@@ -206,3 +206,33 @@ def test_drop_on_query_view_adds_to_queue_and_selects_first(qtbot, window, tmp_p
     # a second drop: the first of the dropped photos is shown, even when already queued
     _drop(view.viewport(), [photos[3]])
     assert window.current == photos[3] and len(window.queue.paths()) == len(photos)
+
+
+def test_queue_rows_keep_their_height_when_filtered_while_scrolled_sideways(qtbot):
+    from PySide6.QtGui import QColor, QImage
+
+    from geomatch_app.app.queue_view import QueueRow
+    from geomatch_app.gui.queue import QueuePanel
+
+    panel = QueuePanel()
+    qtbot.addWidget(panel)
+    panel.resize(380, 500)
+    panel.show()
+    q = panel.queue
+    paths = [f"/archive/scan_{i}.jpg" for i in range(3)]
+    q.add_paths(paths)
+    thumb = QImage(56, 56, QImage.Format.Format_RGB32)
+    thumb.fill(QColor("grey"))
+    for p in paths:
+        q.set_thumbnail(p, thumb)
+        q.set_row(QueueRow(p, title="a long catalogue title " * 3,
+                           assigned_to="Bob" if p != paths[2] else ""))
+    qtbot.wait(10)
+    tall = [q.visualItemRect(q._items[p]).height() for p in paths]
+    assert min(tall) >= 56
+    q.horizontalScrollBar().setValue(q.horizontalScrollBar().maximum())  # photo column gone
+    panel.assigned.setCurrentText("Bob")
+    panel.assigned.setCurrentText("")
+    q.horizontalScrollBar().setValue(0)
+    qtbot.wait(10)
+    assert [q.visualItemRect(q._items[p]).height() for p in paths] == tall

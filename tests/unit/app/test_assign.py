@@ -52,3 +52,10 @@ def test_cli_assign_and_undo(tmp_path, capsys):
         assert {q.assigned_to for q in store.queries()} == {""}
     assert main(["assign", "--db", db, "--to", "", paths[0]]) == 0
     assert "0 of 1 photos unassigned" in capsys.readouterr().out
+
+
+def test_cli_assign_refuses_a_missing_photo(tmp_path, capsys):
+    db = tmp_path / "c.sqlite"
+    assert main(["assign", "--db", str(db), "--to", "Cleo", str(tmp_path / "gone.jpg")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gone.jpg" in err[0] and "does not exist" in err[0]
