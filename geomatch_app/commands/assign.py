@@ -19,13 +19,12 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from geomatch_app.app import curation
-    from geomatch_app.data.files import expand_paths
-    from geomatch_app.store import Store
-
     from pathlib import Path
 
+    from geomatch_app.app import curation
     from geomatch_app.core.errors import GeomatchError
+    from geomatch_app.data.files import expand_paths
+    from geomatch_app.store import Store
 
     for item in args.photos:
         if not Path(item).exists():
