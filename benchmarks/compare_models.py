@@ -9,6 +9,13 @@ training, with ``gap`` places dropped between blocks so no neighbouring frame cr
 Test queries are ranked against the set's whole gallery (as the app would); a retrieved photo is
 correct with the same place_id (exact frame for Nordland / corridor) or within 25 m.
 
+Config keys besides the runs: ``max_test_queries`` (evenly spaced subsample of each test
+split), ``max_train_queries_per_set``, ``place_block`` ({set: n}: keep only the middle n places
+of a numbered sequence, queries and gallery alike). A run whose training settings say
+``"cache_trunk": true`` (with ``freeze_below`` and optionally ``trunk_cache_dir``) trains on
+cached trunk maps (training/trunk_cache.py) and is also *scored* through them, off-the-shelf
+runs included: same descriptors, a fraction of the compute.
+
 Writes ``benchmarks/results/compare_<name>.json`` and ``.md``: R@1/5/10/20 per set, descriptor
 dim, parameters and ms/image (embedding the test gallery, one thread, same process).
 
@@ -31,6 +38,7 @@ import torch
 
 from geomatch_app.core.paths import shared_data_dir
 from geomatch_app.data.gallery import load_photos
+from geomatch_app.training.promotion import promotion
 from geomatch_app.training.sources import (
     MatchRules,
     TrainData,
@@ -130,11 +138,32 @@ def rules_for(name: str, training: bool) -> MatchRules:
     return MatchRules()
 
 
+def place_block(queries, gallery, n: int):
+    """Queries and gallery of the middle ``n`` places of a numbered sequence (config key
+    ``place_block``: a contiguous stretch keeps Nordland's neighbouring frames, which are its
+    positives and its hardest negatives, while shrinking a set a CPU cannot embed in time)."""
+    import re
+
+    def num(p) -> int:
+        m = re.search(r"(\d+)$", p.place_id or "")
+        return int(m.group(1)) if m else -1
+
+    keys = sorted({num(q) for q in queries if num(q) >= 0})
+    if len(keys) <= n:
+        return queries, gallery
+    start = (len(keys) - n) // 2
+    keep = set(keys[start:start + n])
+    return [q for q in queries if num(q) in keep], [g for g in gallery if num(g) in keep]
+
+
 def split_set(name: str, root: Path, cfg: dict):
     """(TrainData of the training/validation places, test queries, full gallery)."""
     manifest = root / name / "manifest.csv"
     queries = [q for q in load_photos(manifest, "query").photos if place_key(q)]
     gallery = load_photos(manifest, "gallery").photos
+    block = (cfg.get("place_block") or {}).get(name)
+    if block:
+        queries, gallery = place_block(queries, gallery, int(block))
     train_rules = rules_for(name, True)
     gap = max(train_rules.neg_frames, 0)
     rest_places, test_places = split_places(queries, cfg.get("test_fraction", 0.3), gap=gap)
@@ -163,14 +192,41 @@ def test_split(name: str, test_q, gallery) -> TrainSplit:
 # ---------------------------------------------------------------------------- runs
 
 
-def measure(model, name: str, split: TrainSplit, image_size: int | None) -> dict:
+def measure(model, name: str, split: TrainSplit, image_size: int | None, cache=None) -> dict:
+    """Recall on one test split; with a trunk cache the descriptors come from cached maps (the
+    same numbers, see training/trunk_cache.py) and ms/image is timed on 32 gallery photos
+    through the whole model, so the column means the same in every run."""
     if image_size:
         model.preprocess = replace(model.preprocess, size=int(image_size))
     t0 = time.perf_counter()
-    rec = evaluate_split(model, split, rules_for(name, False), device="cpu", workers=0)
+    embed = None if cache is None else cache.embed
+    rec = evaluate_split(model, split, rules_for(name, False), device="cpu", workers=0,
+                         embed=embed)
     n = len(split.queries) + len(split.gallery)
-    return {"recall": rec, "ms_per_image": 1000 * (time.perf_counter() - t0) / max(1, n),
+    ms = 1000 * (time.perf_counter() - t0) / max(1, n)
+    if cache is not None:
+        from geomatch_app.index.extract import embed_paths
+
+        sample = [p.path for p in split.gallery[:32]]
+        t0 = time.perf_counter()
+        embed_paths(model, sample, device="cpu", workers=0, engine="torch")
+        ms = 1000 * (time.perf_counter() - t0) / max(1, len(sample))
+    return {"recall": rec, "ms_per_image": ms, "cached_trunk": cache is not None,
             "n_queries": len(split.queries), "n_gallery": len(split.gallery)}
+
+
+def trunk_cache_for(model, kw: dict):
+    """The TrunkCache of a run whose training settings say ``cache_trunk`` (None otherwise):
+    the cut is the run's ``freeze_below``; maps are shared through ``trunk_cache_dir``."""
+    if not kw.get("cache_trunk"):
+        return None
+    from geomatch_app.training.trainer import freeze_lower
+    from geomatch_app.training.trunk_cache import TrunkCache
+
+    cut = freeze_lower(model, kw.get("freeze_below"))
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return TrunkCache(model, cut, directory=kw.get("trunk_cache_dir") or None)
 
 
 def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) -> dict:
@@ -180,8 +236,8 @@ def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) 
     size = run.get("image_size", cfg.get("image_size"))
     t0 = time.perf_counter()
     info: dict = {"label": label, "model": run["model"], "trained": bool(run.get("train", True))}
+    kw = {**cfg.get("train", {}), **run.get("overrides", {})}
     if run.get("train", True):
-        kw = {**cfg.get("train", {}), **run.get("overrides", {})}
         tc = TrainConfig(model=run["model"], out_dir=str(out_root / _slug(label)),
                          image_size=size, device="cpu", seed=cfg.get("seed", 0),
                          min_pairs=1, **kw)
@@ -196,16 +252,20 @@ def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) 
         model = get_model(run["model"])
         if size:
             model.preprocess = replace(model.preprocess, size=int(size))
+        model.eval()
         init = auto_init_netvlad(model, data, TrainConfig(model=run["model"], out_dir="-"),
-                                 progress=_quiet())
+                                 progress=_quiet(), cache=trunk_cache_for(model, kw))
         info["netvlad_init"] = init
     model.eval()
+    if size:
+        model.preprocess = replace(model.preprocess, size=int(size))
+    cache = trunk_cache_for(model, kw)
     info["dim"] = int(model.dim)
     info["params"] = int(sum(p.numel() for p in model.parameters()))
     info["image_size"] = int(size or model.preprocess.size)
     info["sets"] = {}
     for name, split in tests.items():
-        info["sets"][name] = measure(model, name, split, size)
+        info["sets"][name] = measure(model, name, split, size, cache)
         r = info["sets"][name]["recall"]
         log.info("%s on %s: %s", label, name, " ".join(f"{k}={v:.3f}" for k, v in r.items()))
     info["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -248,6 +308,28 @@ def markdown(results: list[dict], sets: list[str], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def promotion_markdown(verdicts: list[dict]) -> str:
+    lines = ["", "Promotion rule (no worse on every split, better on one and on the mean):", ""]
+    for v in verdicts:
+        worse = [k for k, x in v["sets"].items() if not x["no_worse"]]
+        better = [k for k, x in v["sets"].items() if x["better"]]
+        lines.append(f"- {v['candidate']} vs {v['base']}: "
+                     f"{'**promote**' if v['promote'] else '**keep the base**'} — mean R@k "
+                     f"{100 * v['base_mean']:.1f} → {100 * v['cand_mean']:.1f}; better on "
+                     f"{', '.join(better) or 'none'}; worse on {', '.join(worse) or 'none'}")
+    return "\n".join(lines) + "\n"
+
+
+def verdicts_for(cfg: dict, results: list[dict]) -> list[dict]:
+    """Config key ``promotion``: {"base": label, "candidates": [labels]}."""
+    rule = cfg.get("promotion") or {}
+    by = {r["label"]: r for r in results}
+    base = by.get(rule.get("base", ""))
+    if base is None:
+        return []
+    return [promotion(base, by[c], cfg["sets"]) for c in rule.get("candidates", []) if c in by]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", help="JSON file with sets, common training settings and runs")
@@ -262,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown_only:
         stem = RESULTS / f"compare_{cfg['name']}"
         doc = json.loads(stem.with_suffix(".json").read_text())
-        stem.with_suffix(".md").write_text(markdown(doc["runs"], cfg["sets"], cfg["name"]))
+        stem.with_suffix(".md").write_text(
+            markdown(doc["runs"], cfg["sets"], cfg["name"])
+            + promotion_markdown(verdicts_for(cfg, doc["runs"])))
         print(stem.with_suffix(".md").read_text())
         return 0
     root = shared_data_dir()
@@ -294,9 +378,11 @@ def main(argv: list[str] | None = None) -> int:
             doc = {"name": cfg["name"], "config": cfg, "threads": args.threads,
                    "n_train_pairs": data.n_pairs, "n_val_queries": len(data.val.queries),
                    "tests": {k: {"n_queries": len(v.queries), "n_gallery": len(v.gallery)}
-                             for k, v in tests.items()}, "runs": results}
+                             for k, v in tests.items()}, "runs": results,
+                   "promotion": verdicts_for(cfg, results)}
             stem.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
-            stem.with_suffix(".md").write_text(markdown(results, cfg["sets"], cfg["name"]))
+            stem.with_suffix(".md").write_text(markdown(results, cfg["sets"], cfg["name"])
+                                               + promotion_markdown(doc["promotion"]))
     print(stem.with_suffix(".md").read_text())
     return 0
 

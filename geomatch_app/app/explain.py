@@ -21,6 +21,21 @@ def heatmap_methods(model) -> list[str]:
     return list(available_heatmaps(model))
 
 
+OWN_MASKS = ("attention", "crn-mask", "haf-scores")  # a head's own weighting, not a probe
+
+
+def preferred_heatmap(methods: list[str], saved: str) -> str:
+    """The heatmap to show first for a model: the curator's saved choice, except that the
+    generic default ("magnitude") gives way to the model's own attention / context mask when
+    it has one — that is what such a model was chosen for (docs/attention.md)."""
+    if saved in methods and saved != "magnitude":
+        return saved
+    own = [m for m in methods if m in OWN_MASKS]
+    if own:
+        return own[0]
+    return saved
+
+
 def compute_heatmap(model, method: str, path: str, other: str | None = None,
                     progress: Progress | None = None,
                     other_desc: np.ndarray | None = None) -> np.ndarray:

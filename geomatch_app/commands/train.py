@@ -40,6 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=a.positive_int, default=4, help="tuples per step")
     p.add_argument("--lr", type=a.positive_float, default=1e-5,
                    help="learning rate (paper A: 1e-5)")
+    p.add_argument("--head-lr", type=a.positive_float, default=None,
+                   help="learning rate of the pooling head (attention, context mask, NetVLAD); "
+                   "default: --lr")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (paper A) or sgd with a step schedule (paper B)")
     p.add_argument("--loss", choices=LOSSES, default="ranking",
@@ -80,6 +83,12 @@ def add_parser(sub) -> None:
                    help="centre-crop training queries to a square of this side (archive scans)")
     p.add_argument("--cache-chunk", type=a.non_negative_int, default=0,
                    help="gradient caching: forward in chunks of this many images (0 = off)")
+    p.add_argument("--cache-trunk", action="store_true",
+                   help="run the frozen blocks (below --freeze-below) once per photo and "
+                   "train only the blocks above on their cached feature maps: much faster "
+                   "on a CPU; turns augmentation off")
+    p.add_argument("--trunk-cache-dir", default="",
+                   help="with --cache-trunk: keep the cached maps in this folder for later runs")
     p.add_argument("--pos-m", type=a.non_negative_float, default=25.0,
                    help="positives within this distance")
     p.add_argument("--neg-m", type=a.non_negative_float, default=25.0,
@@ -145,11 +154,12 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss, margin=args.margin, plain_l2=args.plain_l2, scale=args.scale,
         pk_places=args.pk_places, pk_per_place=args.pk_per_place, target_crop=args.target_crop,
         alpha=args.alpha, optimizer=args.optimizer,
-        lr=args.lr, weight_decay=0.001 if args.optimizer == "sgd" else 0.0,
+        lr=args.lr, head_lr=args.head_lr, weight_decay=0.001 if args.optimizer == "sgd" else 0.0,
         freeze_below=args.freeze_below, image_size=args.image_size,
         augment=not args.no_augment, augment_crop=args.augment_crop,
         augment_erase=args.augment_erase, flip=args.flip, center_crop=args.center_crop,
-        cache_chunk=args.cache_chunk, device=args.device, seed=args.seed,
+        cache_chunk=args.cache_chunk, cache_trunk=args.cache_trunk,
+        trunk_cache_dir=args.trunk_cache_dir, device=args.device, seed=args.seed,
         train_rules=rules, resume=args.resume,
         eval_rules=sources.MatchRules(pos_m=args.eval_m, pos_frames=args.eval_frames))
     printer = EventPrinter()

@@ -161,8 +161,11 @@ class MainWindow(QMainWindow):
         self.session.forget_results()
         self._show_project()
         if getattr(index, "_model", None) is not None:
-            self.inspect_panel.set_model(index.model, explain.heatmap_methods(index.model),
-                                         self.settings.heatmap, index=index)
+            methods = explain.heatmap_methods(index.model)
+            self.inspect_panel.set_model(index.model, methods,
+                                         explain.preferred_heatmap(methods,
+                                                                   self.settings.heatmap),
+                                         index=index)
         self.ranker.k, self.ranker.sigma_km = self.settings.k, self.settings.sigma_km or None
         self.ranker.restart(self.project, [p for p in self.queue.paths()
                                            if self.queue.status(p) not in decide_flow.UNREADABLE])

@@ -108,6 +108,10 @@ class TrainDialog(QDialog):
         self.freeze.setRange(-1, 200)
         self.freeze.setSpecialValueText("auto (lower half)")
         self.freeze.setValue(-1)
+        self.cache_trunk = QCheckBox("fast: run the frozen layers once per photo")
+        self.cache_trunk.setToolTip("Cached trunk: the layers below 'freeze below' are computed "
+                                    "once per photo and only the layers above are trained — "
+                                    "much faster on a CPU, but without colour jitter.")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(self.settings.device or "auto")
@@ -160,6 +164,7 @@ class TrainDialog(QDialog):
             opts2.addWidget(QLabel(label))
             opts2.addWidget(w)
         form.addRow("", _box(opts2))
+        form.addRow("", self.cache_trunk)
         form.addRow("New model", self.out_name)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
@@ -217,7 +222,7 @@ class TrainDialog(QDialog):
             epochs=self.epochs.value(), lr=float(self.lr.value()),
             batch_size=self.batch.value(), image_size=self.image_size.value() or None,
             freeze_below=None if self.freeze.value() < 0 else self.freeze.value(),
-            device=self.device.currentText())
+            cache_trunk=self.cache_trunk.isChecked(), device=self.device.currentText())
 
     def start(self, config=None) -> Worker | None:
         """Start training (``config`` overrides the form, for tests and scripts)."""

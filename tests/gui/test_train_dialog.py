@@ -78,3 +78,32 @@ def test_cancel_stops_training_at_the_next_step(qtbot, curated_store, tiny_model
     assert len(dlg._steps) <= at_cancel + 1  # at most the step under way finishes
     assert "Cancelled" in dlg.status.text()
     assert dlg.start_button.isEnabled()
+
+
+def test_the_fast_option_trains_on_the_cached_trunk(qtbot, curated_store, tiny_model_name):
+    """Ticking "fast" (clicked, not set in code) makes the job a cached-trunk run: the new
+    model's card says so and its frozen layers are the base's."""
+    import torch
+    from PySide6.QtCore import QPoint, Qt
+
+    from geomatch_app.gui.settings import Settings
+    from geomatch_app.gui.train_dialog import TrainDialog
+    from geomatch_app.models import get_model
+
+    torch.set_num_threads(1)
+    dlg = TrainDialog(None, Settings(), store=curated_store)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    assert not dlg.make_config().cache_trunk
+    box = dlg.cache_trunk  # click on its indicator, at the left edge
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert dlg.make_config().cache_trunk
+    dlg.start(_config(dlg, tiny_model_name, "gui-fast", epochs=1, freeze_below=2))
+    qtbot.waitUntil(lambda: dlg.worker.is_done(), timeout=120_000)
+    res = dlg.result
+    assert res is not None, dlg.status.text()
+    card = (res.model_dir / "README.md").read_text()
+    assert "cached trunk" in card
+    base, new = get_model(tiny_model_name), get_model(str(res.model_dir))
+    assert torch.equal(base.backbone[0].weight, new.backbone[0].weight)
