@@ -73,6 +73,9 @@ def test_prior_region_narrows_ranking_is_stated_and_can_be_switched_off(
     qtbot.waitUntil(lambda: (_payload(window).get("prior") or {}).get("label")
                     == "Lund, Sweden", timeout=10_000)
     assert _payload(window)["prior"]["radius_m"] == 10_000
+    qtbot.waitUntil(lambda: window.map.ready, timeout=30_000)  # the page draws the circle
+    qtbot.waitUntil(lambda: _js(qtbot, window.map, "document.querySelectorAll('.gm-prior')"
+                                ".length") == 1, timeout=20_000)
     assert window.record.region.text() == "Prior region: Lund, Sweden (± 10 km)"
     assert window.record.use_prior.isChecked()
     # off for this photo: ranked again without it, and the line says so
@@ -84,6 +87,8 @@ def test_prior_region_narrows_ranking_is_stated_and_can_be_switched_off(
     assert sum(c.lat is not None and haversine_m(55.70584, 13.19321, c.lat, c.lon) <= 10_000
                for c in off) < len(lund)  # without the prior fewer Lund photos are shown
     assert _payload(window)["prior"] is None
+    qtbot.waitUntil(lambda: _js(qtbot, window.map, "document.querySelectorAll('.gm-prior')"
+                                ".length") == 0, timeout=20_000)
     q = window.store.find_query(berlin_photo)
     assert not q.use_prior
     # back on, with the place corrected: narrowed to Berlin
