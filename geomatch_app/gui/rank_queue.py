@@ -132,7 +132,7 @@ class RankQueue(QObject):
         """The curator pressed Cancel on the verification (a job this queue stopped itself
         has left the slot by then): the stage-1 ranking stays, no longer "verifying…"; its
         stored run stays pending, so it is verified on a later ranking of the photo."""
-        if self.verify_slot.current is worker:
+        if shiboken6.isValid(self) and self.verify_slot.current is worker:
             self.verified.emit(first, replace(first, pending=False))
 
     def _cancel_verification(self) -> None:
