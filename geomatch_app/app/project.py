@@ -38,14 +38,18 @@ class Project:
     model_id: int | None = None
     device: str = "auto"
     _verifier: object = field(default=None, repr=False)
+    # what every ranking needs but changes only with the index or a refit (app.ranking)
+    cache: dict = field(default_factory=dict, repr=False)
 
     def verifier(self):
         """The project's geometric verifier: its feature cache outlives one query, so gallery
-        photos that come back in the next ranking are not described again."""
+        photos that come back in the next ranking are not described again — nor in a later
+        process: features are also kept on disk in the user cache (models.verify.FeatureStore)."""
         if self._verifier is None:
-            from geomatch_app.models.verify import Verifier
+            from geomatch_app.core.paths import user_cache_dir
+            from geomatch_app.models.verify import FeatureStore, Verifier
 
-            self._verifier = Verifier()
+            self._verifier = Verifier(store=FeatureStore(user_cache_dir() / "local-features"))
         return self._verifier
 
     @property

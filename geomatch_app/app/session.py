@@ -60,7 +60,9 @@ class Session:
     """The photo on screen and what the curator is doing with it.
 
     ``changed`` is emitted with one of ``"photo"`` (another photo is current), ``"result"``
-    (its ranking arrived), ``"pick"`` (the pick changed) or ``"heatmap"``."""
+    (its ranking arrived), ``"verified"`` (its ranking was verified: p_match, verdict and the
+    order of the top candidates may change; the pick is kept), ``"pick"`` (the pick changed)
+    or ``"heatmap"``."""
 
     def __init__(self) -> None:
         self.path: str | None = None
@@ -84,6 +86,24 @@ class Session:
         if result.path == self.path:
             self.result = result
             self.changed.emit("result")
+
+    def update_result(self, first: RankResult, result: RankResult) -> bool:
+        """The verified reading of ranking ``first`` arrived (app.ranking.verify_ranking). It
+        lands only while ``first`` is still the ranking held for its photo — never over a
+        newer ranking (another index, other parameters). A candidate pick follows its photo
+        to its new rank. Emits ``"verified"`` when it is the photo on screen; False when it
+        was dropped as stale."""
+        path = first.path
+        if self._results.get(path) is not first:
+            return False
+        self._results[path] = result
+        if path == self.path:
+            self.result = result
+            if isinstance(self.pick, CandidatePick):
+                moved = next((c for c in result.candidates if c.path == self.pick.path), None)
+                self.pick = CandidatePick(moved.rank, moved.path) if moved else None
+            self.changed.emit("verified")
+        return True
 
     def result_for(self, path: str) -> RankResult | None:
         return self._results.get(path)

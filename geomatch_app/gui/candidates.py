@@ -57,6 +57,7 @@ class CandidateGrid(QListWidget):
     def set_candidates(self, candidates: list[Candidate],
                        places: list[str] | None = None) -> None:
         """Show ``candidates`` (``places``: their reverse-geocoded names, when known)."""
+        icons = {p: items[0].icon() for p, items in self._by_path.items() if items}
         self.blockSignals(True)
         self.clear()
         self.blockSignals(False)
@@ -65,7 +66,7 @@ class CandidateGrid(QListWidget):
         for i, c in enumerate(self.candidates):
             item = QListWidgetItem(candidate_label(c, places[i] if places else ""))
             item.setData(RANK_ROLE, c.rank)
-            item.setIcon(self._blank)
+            item.setIcon(icons.get(c.path, self._blank))  # a re-ordered ranking keeps them
             item.setToolTip(f"{Path(c.path).name}\nscore {c.score:.3f}\n{c.place_id}")
             item.setForeground(score_color(c.score).darker(130))
             self.addItem(item)

@@ -196,9 +196,11 @@ class VerdictBanner(QLabel):
         self.set_verdict(None, None, shown=False)
 
     def set_verdict(self, verdict: str | None, p_best: float | None = None,
-                    shown: bool = True) -> None:
+                    shown: bool = True, note: str = "") -> None:
+        """``note``: the state of geometric verification ("verifying…", what it changed)."""
         self.verdict = verdict
-        self.setText(verdict_text(verdict, p_best) if shown else "")
+        self.setText((verdict_text(verdict, p_best) + (f" · {note}" if note else ""))
+                     if shown else "")
         colour = VERDICT_COLOURS.get(verdict or "", "#555")
         self.setStyleSheet(f"QLabel {{ color: {colour}; font-weight: bold; padding: 2px; }}")
         self.setVisible(shown)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 
 from geomatch_app.app import explain
 from geomatch_app.core.types import Candidate
+from geomatch_app.gui.drops import PhotoDrop
 from geomatch_app.gui.images import ImageCache, colorize, load_qimage
 from geomatch_app.gui.imageview import ImageView
 from geomatch_app.gui.inspect import SideBySide
@@ -30,8 +31,9 @@ class InspectPanel(QTabWidget):
     def __init__(self, jobs: JobsBar, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.query_view = ImageView()
-        self.query_view.placeholder = ("Choose a photo in the queue (drop photos or folders on "
-                                       "the queue, or use File → Open)")
+        self.query_view.placeholder = ("Drop photos or folders here or on the queue (or use "
+                                       "File → Open), then choose one in the queue")
+        self.drop = PhotoDrop(self.query_view)  # photos dropped here join the queue
         self.inspect = SideBySide()
         self.addTab(self.query_view, "Query")
         self.addTab(self.inspect, "Side by side")
@@ -76,6 +78,13 @@ class InspectPanel(QTabWidget):
             self.query_view.set_image(None, str(exc))
         self.query_failed.emit(path, exc)
 
+    @staticmethod
+    def _title(c: Candidate) -> str:
+        title = f"#{c.rank} {Path(c.path).name} · score {c.score:.3f}"
+        if c.distance_m is not None:
+            title += f" · {c.distance_m:.0f} m from estimate"
+        return title
+
     def show_candidate(self, c: Candidate | None) -> None:
         """Side by side with ``c`` (None: nothing picked)."""
         self.candidate = c
@@ -84,17 +93,21 @@ class InspectPanel(QTabWidget):
             self.inspect.set_overlays(None, None)
             return
         self.setCurrentIndex(1)
-        title = f"#{c.rank} {Path(c.path).name} · score {c.score:.3f}"
-        if c.distance_m is not None:
-            title += f" · {c.distance_m:.0f} m from estimate"
         cached = self.images.get(c.path, VIEW_SIDE)
-        self.inspect.set_candidate(title, cached, path=c.path)
+        self.inspect.set_candidate(self._title(c), cached, path=c.path)
         if cached is None:
             w = Worker(load_qimage, c.path, VIEW_SIDE, pass_progress=False,
                        label="Loading candidate")
             self.cand_slot.start(w, on_result=lambda img, p=c.path: self._on_cand_image(p, img),
                                  on_error=self.error.emit)
         self.refresh_heatmaps()
+
+    def retitle(self, c: Candidate) -> None:
+        """The shown candidate got a new rank (verification): its title follows, nothing is
+        loaded or recomputed."""
+        if self.candidate is not None and self.candidate.path == c.path:
+            self.candidate = c
+            self.inspect.cand_label.setText(self._title(c))
 
     def _on_cand_image(self, path: str, image: QImage) -> None:
         self.images.put(path, VIEW_SIDE, image)

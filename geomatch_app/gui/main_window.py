@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 class MainWindow(QMainWindow):
     query_ranked = Signal(str)  # a query photo got its candidates (tests and the demo wait on it)
+    query_verified = Signal(str)  # ... and their geometric verification landed
     index_opened = Signal(object)  # the Index now in use
 
     def __init__(self, settings: Settings | None = None, index_dir: str | None = None,
@@ -64,9 +65,13 @@ class MainWindow(QMainWindow):
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
         left.batch.connect(lambda status, paths: decide_flow.batch(self, status, paths))
+        left.assign.connect(lambda paths: decide_flow.assign(self, paths))
+        left.set_me(self.settings.curator)
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
         self.inspect_panel.query_failed.connect(self._photo_error)
+        self.inspect_panel.drop.dropped.connect(lambda paths: actions.drop_photos(self, paths))
+        self.inspect_panel.drop.refused.connect(self._error)
         self.inspect = self.inspect_panel.inspect
         self.inspect.method_changed.connect(self._on_heatmap_method)
         self.inspect.opacity.setValue(self.settings.opacity)
@@ -100,6 +105,8 @@ class MainWindow(QMainWindow):
         self.ranker = RankQueue(self.jobs, self)
         self.ranker.ranked.connect(self._on_ranked)
         self.ranker.failed.connect(self._photo_error)
+        self.ranker.verified.connect(self._on_verified)
+        self.ranker.verify_failed.connect(lambda path, exc: self._error(exc))
         self.index_slot = JobSlot(self.jobs)
 
     # -- project: database + index -----------------------------------------------------------
@@ -128,6 +135,9 @@ class MainWindow(QMainWindow):
             return
         old = self.project
         self.project = project
+        # the side by side's correspondences and the ranking's verification describe each
+        # photo once between them (and read earlier sessions' features from the user cache)
+        self.inspect_panel.verifier = project.verifier()
         self._show_project()
         self.ranker.restart(project, [])
         paths = [q.path for q in project.store.queries() if Path(q.path).is_file()]
@@ -212,6 +222,19 @@ class MainWindow(QMainWindow):
             self.ranker.prefer(path)
 
     def _on_ranked(self, result: RankResult) -> None:
+        self._show_in_queue(result)
+        self._refresh_status(result.path)
+        self.session.set_result(result)
+        self.query_ranked.emit(result.path)
+
+    def _on_verified(self, first: RankResult, result: RankResult) -> None:
+        """Stage 2 of a ranking (geometric verification) for ``first``; dropped when the
+        session holds a newer ranking of that photo by now."""
+        if self.session.update_result(first, result):
+            self._show_in_queue(result)
+            self.query_verified.emit(result.path)
+
+    def _show_in_queue(self, result: RankResult) -> None:
         est = result.estimate
         self.queue.set_uncertainty(result.path, est.radius_m if est else None)
         self.queue.set_verdict(result.path, result.verdict,
@@ -219,9 +242,6 @@ class MainWindow(QMainWindow):
         self.queue.set_place(result.path, place_of(result))
         if result.store_error:
             self._error(result.store_error)
-        self._refresh_status(result.path)
-        self.session.set_result(result)
-        self.query_ranked.emit(result.path)
 
     # -- session → panels --------------------------------------------------------------------
     def _on_session(self, what: str) -> None:
@@ -241,7 +261,14 @@ class MainWindow(QMainWindow):
                 self.jobs.start(thumbnails_job(paths, self._on_thumbs))
                 self.draw_map()
             self.inspect_panel.show_candidate(None)
-        if what in ("photo", "result", "pick"):
+        if what == "verified":  # same photo, re-read: keep the pick and the side by side
+            self.results.show_result(s.result)
+            c = s.picked_candidate
+            if c is not None:
+                self.grid.select_rank(c.rank)
+                self.inspect_panel.retitle(c)
+            self.draw_map()
+        if what in ("photo", "result", "pick", "verified"):
             self.curation.show_pick(s)
         if what == "pick":
             c = s.picked_candidate
@@ -301,6 +328,8 @@ class MainWindow(QMainWindow):
         if path is None:
             self.statusBar().showMessage("nothing to undo or redo", 3000)
             return
+        if path == "":  # an action on several photos (a batch assignment)
+            decide_flow.refresh(self, self.queue.paths())
         if path in self.queue.paths() and path != self.current:
             self.queue.select_path(path)
         self._after_change(path)
@@ -308,6 +337,7 @@ class MainWindow(QMainWindow):
     def _after_change(self, path: str) -> None:
         self._refresh_status(path)
         update_undo_labels(self)
+        actions.rerank_if_prior_changed(self, path)
         if path == self.current:
             self._refresh_history()
             self.draw_map()

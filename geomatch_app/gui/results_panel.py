@@ -37,27 +37,53 @@ def describe_result(result: RankResult) -> str:
     return f"{n} candidates · {where} · model {result.model}"
 
 
+def verification_note(result: RankResult) -> str:
+    """What geometric verification did to the verdict: under way, changed it, or agreed."""
+    if result.pending:
+        return "verifying…"
+    if result.before is None:
+        return ""
+    before, _p = result.before
+    if before != result.verdict:
+        from geomatch_app.training.calibration import VERDICT_TEXT
+
+        was = VERDICT_TEXT.get(before or "", before or "not calibrated").split(" — ")[0]
+        return f"changed by geometric verification (was: {was})"
+    return "unchanged by geometric verification"
+
+
 class ResultsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.banner = VerdictBanner()  # "No confident match in this gallery — …"
         self.label = QLabel("")
         self.label.setWordWrap(True)
+        self.prior = QLabel("")  # "Ranking narrowed to Helsinki, Finland (± 25 km) from …"
+        self.prior.setObjectName("priorLine")
+        self.prior.setWordWrap(True)
+        self.prior.setStyleSheet("color: #a64d00")
+        self.prior.hide()
         self.grid = CandidateGrid()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.banner)
         lay.addWidget(self.label)
+        lay.addWidget(self.prior)
         lay.addWidget(self.grid, 1)
 
     def show_waiting(self, text: str) -> None:
         self.grid.set_candidates([])
         self.banner.set_verdict(None, shown=False)
         self.label.setText(text)
+        self.prior.hide()
 
     def show_result(self, result: RankResult) -> None:
         self.grid.set_candidates(result.candidates,
                                  place_names([(c.lat, c.lon) for c in result.candidates]))
         self.banner.set_verdict(result.verdict, result.p_best,
-                                shown=result.verdict is not None)
+                                shown=result.verdict is not None,
+                                note=verification_note(result))
         self.label.setText(describe_result(result))
+        line = result.prior.describe() if result.prior is not None else ""
+        self.prior.setText(line)
+        self.prior.setVisible(bool(line))

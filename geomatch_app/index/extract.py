@@ -107,9 +107,14 @@ def embed_paths(model, paths: Sequence[str], *, device: str = "auto",
     run = get_engine(model, engine, dev)
     workers = default_workers(dev) if workers is None else workers
     batch_size = batch_size or default_batch_size(dev)
-    loader = DataLoader(ImageFiles(paths, model.preprocess), batch_size=batch_size,
-                        num_workers=workers if len(paths) > batch_size else 0,
-                        collate_fn=_collate, pin_memory=dev.type == "cuda")
+    files = ImageFiles(paths, model.preprocess)
+    if len(paths) <= batch_size and dev.type != "cuda":
+        # one batch in this thread (a query): a DataLoader would only add ~1-2 ms of set-up
+        loader = [_collate([files[i] for i in range(len(paths))])]
+    else:
+        loader = DataLoader(files, batch_size=batch_size,
+                            num_workers=workers if len(paths) > batch_size else 0,
+                            collate_fn=_collate, pin_memory=dev.type == "cuda")
     done = 0
     progress.step(0, len(paths), "embedding")
     for idx, x, errs in loader:

@@ -61,7 +61,8 @@ from geomatch_app.store.records import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-QUERY_FIELDS = ("title", "archive_id", "date_text", "notes", "place_text", "lat", "lon")
+QUERY_FIELDS = ("title", "archive_id", "date_text", "notes", "place_text", "lat", "lon",
+                "use_prior")
 # A per-candidate reject (a hard negative: "not this one") says nothing about the photo as a
 # whole, so it never becomes the photo's status: the decision in force is the newest other one.
 IN_FORCE = "NOT (d.status = 'rejected' AND d.candidate_path IS NOT NULL)"
@@ -223,6 +224,28 @@ class Store:
         except BaseException:
             self._rollback(db)
             raise
+
+    @contextlib.contextmanager
+    def _cached_write(self, kind: str, *, query_id: int | None = None) -> Iterator[_Tx]:
+        """A write of a cached computation (suggestion runs): logged, not undoable, and its
+        commit does not wait for the disk (``synchronous = NORMAL``: in WAL mode still atomic
+        and safe from an app crash; a power cut may lose it, and the photo is ranked again).
+        Every durable commit after it syncs the WAL, and with it this one, so a decision is
+        never on disk without the run it refers to. Measured: the fsync of a FULL commit was
+        the largest cost of a query after the model (benchmarks/bench_query.py)."""
+        db = self._db()
+        if db.conn.in_transaction:
+            raise RuntimeError("store actions do not nest")
+        try:
+            db.conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from None
+        try:
+            with self._write(kind, query_id=query_id, undoable=False) as tx:
+                yield tx
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                db.conn.execute("PRAGMA synchronous = FULL")
 
     @staticmethod
     def _rollback(db: sqlite_utils.Database) -> None:
@@ -476,6 +499,8 @@ class Store:
         if unknown:
             raise ValueError(f"cannot edit {sorted(unknown)}; editable: {QUERY_FIELDS}")
         values: dict[str, Any] = dict(fields)
+        if "use_prior" in values:
+            values["use_prior"] = int(bool(values["use_prior"]))
         if "lat" in values or "lon" in values:
             _check_latlon(values.get("lat"), values.get("lon"))
         if "date_text" in values:
@@ -484,6 +509,31 @@ class Store:
             q = self._query_row(tx.db, query_id)
             tx.update("queries", query_id, values)
             tx.description = f"edit {', '.join(sorted(fields))} of {Path(q['path']).name}"
+
+    def assign(self, query_ids: list[int], to: str, *, curator: str = "") -> int:
+        """Give photos to a curator to decide (``to`` '' takes them back): one undoable
+        action for the whole batch; returns how many changed."""
+        to = (to or "").strip()
+        ids = list(dict.fromkeys(int(q) for q in query_ids))
+        with self._write("assign", actor=curator,
+                         query_id=ids[0] if len(ids) == 1 else None) as tx:
+            changed = 0
+            for qid in ids:
+                q = self._query_row(tx.db, qid)
+                if q["assigned_to"] != to:
+                    tx.update("queries", qid, {"assigned_to": to})
+                    changed += 1
+            tx.description = (f"assign {len(ids)} photos to {to}" if to
+                              else f"unassign {len(ids)} photos")
+            return changed
+
+    def curators(self) -> list[str]:
+        """Every name that decided, reviewed or was assigned a photo (for completers)."""
+        rows = self._db().execute(
+            "SELECT curator FROM decisions WHERE curator <> '' UNION SELECT reviewer FROM"
+            " reviews WHERE reviewer <> '' UNION SELECT assigned_to FROM queries WHERE"
+            " assigned_to <> '' AND deleted = 0").fetchall()
+        return sorted({r[0] for r in rows}, key=str.casefold)
 
     def remove_query(self, query_id: int, curator: str = "") -> None:
         """Hide a query from lists (undoable); its decisions stay in the file."""
@@ -618,7 +668,7 @@ class Store:
         ``params`` (k, bandwidth, the index's content key …) is what a later start must match
         to re-use this run instead of ranking again (:meth:`find_run`). Logged but not on the
         undo stack: it is a cached computation, not a curator's act."""
-        with self._write("suggest", query_id=query_id, undoable=False) as tx:
+        with self._cached_write("suggest", query_id=query_id) as tx:
             self._query_row(tx.db, query_id)
             model_id, model_name = self._model_ref(tx.db, model, create=True)
             run_id = tx.insert("suggestion_runs", {
@@ -641,6 +691,46 @@ class Store:
             tx.description = (f"{len(candidates)} suggestions"
                               + (f" from model {model_name}" if model_name else ""))
             return run_id
+
+    def update_run(
+        self, run_id: int, candidates: list[Candidate], *, estimate: Estimate | None = None,
+        verdict: str = "", params: dict[str, Any] | None = None,
+    ) -> None:
+        """A later, better reading of the same run (geometric verification): new ranks and
+        p_match for its suggestions, matched by path, so suggestion ids — and decisions made
+        on them meanwhile — stay valid; the estimate, verdict and ``params`` (the key
+        :meth:`find_run` re-uses it by) replace the run's. One transaction; the candidates
+        must be the run's own paths. Logged, not on the undo stack (a cached computation)."""
+        with self._cached_write("verify") as tx:
+            row = _first(tx.db, "SELECT query_id FROM suggestion_runs WHERE id = ?", [run_id])
+            if row is None:
+                raise NotFoundError(f"has no suggestion run {run_id}", self.path)
+            tx.query_id = row["query_id"]
+            known = {r[0] for r in tx.db.execute(
+                "SELECT path FROM suggestions WHERE run_id = ?", [run_id])}
+            paths = [c.path for c in candidates]
+            if set(paths) != known or len(paths) != len(known):
+                raise InvalidValueError(
+                    f"the candidates are not the ones of suggestion run {run_id}")
+            # ranks are UNIQUE per run: move them out of the way first, then set them
+            tx.db.execute("UPDATE suggestions SET rank = -rank WHERE run_id = ?", [run_id])
+            tx.db.conn.executemany(
+                "UPDATE suggestions SET rank = ?, p_match = ? WHERE run_id = ? AND path = ?",
+                [(int(c.rank), getattr(c, "p_match", None), run_id, c.path)
+                 for c in candidates])
+            values: dict[str, Any] = {
+                "est_lat": estimate.lat if estimate else None,
+                "est_lon": estimate.lon if estimate else None,
+                "est_radius_m": estimate.radius_m if estimate else None,
+                "est_confidence": estimate.confidence if estimate else None,
+                "verdict": verdict}
+            if params is not None:
+                values["params"] = json.dumps(params, sort_keys=True)
+            sets = ", ".join(f"{c} = :{c}" for c in values)
+            tx.db.execute(f"UPDATE suggestion_runs SET {sets} WHERE id = :_id",
+                          {**values, "_id": run_id})
+            tx.description = ("suggestions verified geometrically"
+                              + (f" (verdict: {verdict})" if verdict else ""))
 
     def find_run(self, query_id: int, *, model_id: int | None, index_id: int | None,
                  params: dict[str, Any] | None = None) -> SuggestionRun | None:
@@ -714,8 +804,12 @@ class Store:
         ``precision_m`` and ``placed`` ('camera' / 'subject') describe a hand placement;
         ``p_match`` is the calibrated probability the curator saw."""
         if run_id is not None and rank is not None and suggestion_id is None:
-            row = _first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND rank = ?",
-                         [run_id, int(rank)])
+            # by path when the candidate is named: verification may re-order a run's ranks
+            # between the moment the curator picked and this call (update_run)
+            row = (_first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND path = ?",
+                          [run_id, str(candidate_path)]) if candidate_path is not None else
+                   _first(self._db(), "SELECT id FROM suggestions WHERE run_id = ? AND rank = ?",
+                          [run_id, int(rank)]))
             suggestion_id = int(row["id"]) if row else None
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")

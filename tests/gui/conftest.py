@@ -112,6 +112,8 @@ def ranked_window(qtbot, window, opened_demo_index, demo_queries):
     with qtbot.waitSignal(window.query_ranked, timeout=60_000):
         window.add_photos([demo_queries[0]])
     assert window.current == demo_queries[0]
+    # the second stage (geometric verification) re-reads the ranking: wait for it
+    qtbot.waitUntil(lambda: not window.session.result.pending, timeout=60_000)
     return window
 
 

@@ -51,7 +51,8 @@ def test_query_fills_grid_then_decide_undo_redo(qtbot, ranked_window, tmp_path):
     result = win.session.result
     assert result.verdict in ("match", "uncertain", "no_match")  # the model is calibrated
     assert win.results.banner.isVisible()
-    assert win.results.banner.text() == verdict_text(result.verdict, result.p_best)
+    assert win.results.banner.text().startswith(verdict_text(result.verdict, result.p_best))
+    assert "geometric verification" in win.results.banner.text()  # it ran, and says so
     assert win.queue.topLevelItem(0).text(3) == result.verdict.replace("_", " ")
     assert win.grid.count() == 8  # k from the settings
     ranks = [win.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(win.grid.count())]

@@ -66,3 +66,75 @@ def test_cli_query_json_has_verdict_and_p_match(fordham, capsys):
                  "-k", "3", "--no-verify"]) == 0
     text = capsys.readouterr().out
     assert "verdict:" in text and "p_match" in text
+
+
+def test_two_stages_give_the_one_stage_result_and_update_the_run_in_place(tmp_path, fordham):
+    """rank(wait=False) → the base calibration at once, stored pending; verify_ranking →
+    exactly what rank() gives in one go, in the same run (same suggestion rows)."""
+    from geomatch_app.app.ranking import verify_ranking
+    from geomatch_app.training.calibration import judge, load_calibration
+
+    idx, queries = fordham
+    q = queries["fordham_p0"]
+    whole = open_project(tmp_path / "one.sqlite", idx.folder)
+    staged = open_project(tmp_path / "two.sqlite", idx.folder)
+    try:
+        ref = rank(whole, q.path, k=8)
+        first = rank(staged, q.path, k=8, wait=False)
+        assert first.pending and not first.inliers and first.before is None
+        # stage 1 = descriptor order with the descriptor-only calibration
+        base = judge(idx, q.path, idx.search_paths([q.path], k=8)[0], verify=False,
+                     calibration=load_calibration(idx.fingerprint))
+        assert [(c.path, c.p_match) for c in first.candidates] == [
+            (c.path, c.p_match) for c in base.candidates]
+        assert (first.verdict, first.p_best) == (base.verdict, base.p_best)
+        stored = staged.store.run(first.run_id)
+        ids = {s.path: s.id for s in stored.suggestions}
+        assert [s.p_match for s in stored.suggestions] == [c.p_match for c in first.candidates]
+        # a restart during verification re-uses stage 1 and knows it is still pending
+        again = rank(staged, q.path, k=8, wait=False)
+        assert again.reused and again.pending and again.run_id == first.run_id
+
+        done = verify_ranking(staged, again)
+        assert not done.pending and done.before == (first.verdict, first.p_best)
+        assert [c.to_json() for c in done.candidates] == [c.to_json() for c in ref.candidates]
+        assert (done.verdict, done.p_best, done.inliers) == (ref.verdict, ref.p_best,
+                                                             ref.inliers)
+        assert done.estimate.to_json() == ref.estimate.to_json()
+        run = staged.store.run(first.run_id)
+        assert {s.path: s.id for s in run.suggestions} == ids  # updated in place
+        assert [(s.path, s.rank, s.p_match) for s in run.suggestions] == [
+            (c.path, c.rank, c.p_match) for c in done.candidates]
+        assert run.verdict == done.verdict
+        assert run.est_confidence == pytest.approx(done.estimate.confidence)
+        later = rank(staged, q.path, k=8, wait=False)  # complete now: nothing left to do
+        assert later.reused and not later.pending and later.run_id == first.run_id
+        assert [c.p_match for c in later.candidates] == [c.p_match for c in done.candidates]
+    finally:
+        whole.close()
+        staged.close()
+
+
+def test_cancelled_verification_leaves_the_run_pending(tmp_path, fordham):
+    from geomatch_app.app.ranking import verify_ranking
+    from geomatch_app.core.progress import Cancelled, Progress
+
+    idx, queries = fordham
+    q = queries["fordham_p1"]
+    project = open_project(tmp_path / "c.sqlite", idx.folder)
+    try:
+        first = rank(project, q.path, k=8, wait=False)
+        calls = []
+
+        def cancelled():
+            calls.append(1)
+            return len(calls) > 3  # stop during the top 5
+
+        with pytest.raises(Cancelled):
+            verify_ranking(project, first, progress=Progress(cancelled=cancelled))
+        again = rank(project, q.path, k=8, wait=False)
+        assert again.reused and again.pending
+        assert [s.p_match for s in project.store.run(first.run_id).suggestions] == [
+            c.p_match for c in first.candidates]
+    finally:
+        project.close()

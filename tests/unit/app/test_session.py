@@ -40,3 +40,30 @@ def test_describe_pick():
     s.place(52.123456, 13.0, heading=90.0, precision_m=30)
     assert s.describe_pick() == "Manual location 52.12346, 13.00000 ± 30 m, facing 90° — " \
                                 "Enter confirms"
+
+
+def test_verified_result_lands_only_on_the_ranking_it_verified():
+    from dataclasses import replace
+
+    s = Session()
+    seen = []
+    s.changed.connect(seen.append)
+    s.show("q.jpg")
+    first = _result()
+    s.set_result(first)
+    s.pick_candidate(2)
+    verified = replace(first, candidates=[Candidate(1, 0.8, "b.jpg"),
+                                          Candidate(2, 0.9, "a.jpg", 1.0, 2.0)])
+    assert s.update_result(first, verified)
+    assert s.result is verified and s.pick == CandidatePick(1, "b.jpg")  # the pick follows
+    assert seen[-1] == "verified"
+    newer = _result()  # ranked again (another index): an old verification must not land
+    s.set_result(newer)
+    assert not s.update_result(first, verified)
+    assert s.result is newer
+    s.show("other.jpg")  # off screen: kept for the photo, nothing announced
+    other = _result("other2.jpg")
+    s.set_result(other)
+    n = len(seen)
+    assert s.update_result(other, replace(other, verdict="match"))
+    assert s.result_for("other2.jpg").verdict == "match" and len(seen) == n

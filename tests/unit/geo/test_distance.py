@@ -77,3 +77,24 @@ def test_local_projection_round_trip(clat, clon):
 
 def test_unwrap_lon():
     np.testing.assert_allclose(unwrap_lon([-179.0, 179.0, 10.0], 179.5), [181.0, 179.0, 10.0])
+
+
+def test_scalar_haversine_is_the_array_formula_bit_for_bit():
+    """Plain floats take a math-module path (the calibration calls it per candidate pair);
+    it must give exactly what the numpy path gives, including across the date line."""
+    import numpy as np
+
+    from geomatch_app.geo.distance import haversine_m
+
+    rng = np.random.default_rng(1)
+    lat = rng.uniform(-90, 90, 2000)
+    lon = rng.uniform(-180, 180, 2000)
+    lat2 = np.clip(lat + rng.normal(0, 1e-3, 2000), -90, 90)
+    lon2 = lon + rng.normal(0, 1e-3, 2000)
+    lat2[:10], lon2[:10] = -lat[:10], lon[:10] + 180  # antipodes: a clipped to 1
+    arrays = haversine_m(lat, lon, lat2, lon2)
+    scalars = [haversine_m(float(a), float(b), float(c), float(d))
+               for a, b, c, d in zip(lat, lon, lat2, lon2, strict=True)]
+    assert np.array_equal(np.array(scalars), arrays)
+    assert isinstance(scalars[0], np.floating)
+    assert float(haversine_m(60.0, 24.0, 60.0, 24.0)) == 0.0

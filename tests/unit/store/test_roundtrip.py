@@ -184,3 +184,57 @@ def test_a_run_may_list_one_gallery_photo_twice(tmp_path):
                                            Candidate(2, 0.8, "/g/a.jpg")], model="m")
         image = store.find_image("/g/a.jpg").id
         assert [s.image_id for s in store.run(run).suggestions] == [image, image]
+
+
+def test_update_run_reorders_in_place_and_decisions_follow_the_path(store: Store, fordham):
+    """Geometric verification re-reads a run (store.update_run): new ranks and p_match on the
+    same suggestion rows, a new verdict/estimate/params; a decision made with the rank the
+    curator saw before the re-order still names the photo picked."""
+    from dataclasses import replace
+
+    from geomatch_app.store.errors import InvalidValueError
+
+    gid = store.add_gallery("fordham")
+    photos = gallery_photos(fordham)
+    store.add_images(gid, photos)
+    qid = store.add_query(fordham / "images/p0_i0.jpg")
+    cands = [replace(c, p_match=p) for c, p in zip(candidates_for(photos), (0.6, 0.3),
+                                                    strict=True)]
+    run_id = store.record_suggestions(qid, cands, model="m", verdict="uncertain",
+                                      params={"k": 2, "pending": "verification"})
+    before = {s.path: s.id for s in store.run(run_id).suggestions}
+    swapped = [replace(cands[1], rank=1, p_match=0.9), replace(cands[0], rank=2, p_match=0.2)]
+    est = Estimate(lat=40.862, lon=-73.8847, radius_m=30.0, confidence=0.9)
+    store.update_run(run_id, swapped, estimate=est, verdict="match", params={"k": 2})
+    run = Store(store.path).run(run_id)
+    assert [(s.path, s.rank, s.p_match) for s in run.suggestions] == [
+        (cands[1].path, 1, 0.9), (cands[0].path, 2, 0.2)]
+    assert {s.path: s.id for s in run.suggestions} == before
+    assert (run.verdict, run.est_radius_m, run.est_confidence) == ("match", 30.0, 0.9)
+    assert store.find_run(qid, model_id=run.model_id, index_id=None, params={"k": 2}).id \
+        == run_id
+    assert store.find_run(qid, model_id=run.model_id, index_id=None,
+                          params={"k": 2, "pending": "verification"}) is None
+    # picked as rank 1 before the re-order: the decision keeps the photo picked
+    did = store.decide(qid, "confirmed", candidate_path=cands[0].path, run_id=run_id, rank=1)
+    d = store.decision(did)
+    assert (d.suggestion_id, d.candidate_path, d.rank) == (before[cands[0].path],
+                                                           cands[0].path, 2)
+    with pytest.raises(InvalidValueError):  # only the run's own candidates
+        store.update_run(run_id, [replace(cands[0], path="/other.jpg")], verdict="match")
+    assert [s.rank for s in store.run(run_id).suggestions] == [1, 2]  # rolled back
+
+
+def test_suggestion_writes_skip_the_fsync_and_decisions_keep_it(store: Store, fordham):
+    """A suggestion run is a cached computation: written with synchronous=NORMAL; every
+    other write (a decision) stays FULL, and the connection is back to FULL afterwards."""
+    qid = store.add_query(fordham / "images/p0_i0.jpg")
+    seen = []
+    store._db().conn.set_trace_callback(seen.append)
+    run_id = store.record_suggestions(qid, candidates_for(gallery_photos(fordham)), model="m")
+    store.decide(qid, "skipped")
+    store._db().conn.set_trace_callback(None)
+    assert seen.index("PRAGMA synchronous = NORMAL") < seen.index("PRAGMA synchronous = FULL")
+    assert seen.count("PRAGMA synchronous = NORMAL") == 1
+    assert store._db().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert Store(store.path).run(run_id).suggestions  # committed
