@@ -63,9 +63,10 @@ RESULTS = Path(__file__).parent / "results"
 
 def register_experiment_models() -> None:
     """Heads of the papers on the MobileNetV2 trunk (ImageNet weights offline), registered for
-    the experiments only: mobilenetv2-{avg,max,vlad,crn,crn2,a1,a2,a1a2,haf,haf1}. The
-    NetVLAD family uses K = 16 clusters here (20 480-D instead of 64 × 1280 = 81 920-D), so
-    3 576 Nordland gallery descriptors fit the shared machine's memory."""
+    the experiments only: mobilenetv2-{vlad,crn,crn2,a1,a2,a1a2,haf,haf1} (f_avg / f_max are
+    the built-in mobilenetv2-avg / mobilenetv2-max). The NetVLAD family uses K = 16 clusters
+    here (20 480-D instead of 64 × 1280 = 81 920-D), so 3 576 Nordland gallery descriptors fit
+    the shared machine's memory."""
     from geomatch_app.models import layers, registry
     from geomatch_app.models.backbones import MobileNetV2Trunk
     from geomatch_app.models.haf import HAFHead
@@ -77,8 +78,7 @@ def register_experiment_models() -> None:
                 torch.manual_seed(0)
                 trunk = MobileNetV2Trunk(pretrained)
                 c = trunk.out_channels
-                head = {"avg": lambda: layers.AvgPool(), "max": lambda: layers.MaxPool(),
-                        "vlad": lambda: layers.NetVLAD(c, clusters),
+                head = {"vlad": lambda: layers.NetVLAD(c, clusters),
                         "crn": lambda: layers.CRNNetVLAD(c, clusters, kind="crn"),
                         "crn2": lambda: layers.CRNNetVLAD(c, clusters, kind="crn2"),
                         "a1": lambda: layers.AttentionNetVLAD(c, clusters, mode="a1"),
@@ -117,7 +117,8 @@ def register_experiment_models() -> None:
                 return PlaceModel(trunk, head, dim=head.out_dim)
         return build
 
-    for kind in ("avg", "max", "vlad", "crn", "crn2", "a1", "a2", "a1a2"):
+    registry._ensure_loaded()  # built-ins first: an experiment name never shadows one
+    for kind in ("vlad", "crn", "crn2", "a1", "a2", "a1a2"):
         name = f"mobilenetv2-{kind}"
         if name not in registry._REGISTRY:
             registry.register_model(name, source="experiments", backbone="MobileNetV2",
@@ -236,18 +237,19 @@ def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) 
     size = run.get("image_size", cfg.get("image_size"))
     t0 = time.perf_counter()
     info: dict = {"label": label, "model": run["model"], "trained": bool(run.get("train", True))}
-    kw = {**cfg.get("train", {}), **run.get("overrides", {})}
+    # an override "seed" re-seeds training only (mining, order, jitter); splits keep cfg's
+    kw = {"seed": cfg.get("seed", 0), **cfg.get("train", {}), **run.get("overrides", {})}
     if run.get("train", True):
         tc = TrainConfig(model=run["model"], out_dir=str(out_root / _slug(label)),
-                         image_size=size, device="cpu", seed=cfg.get("seed", 0),
-                         min_pairs=1, **kw)
+                         image_size=size, device="cpu", min_pairs=1, **kw)
         target = _all_rows(shared_data_dir() / run["target"] / "manifest.csv") \
             if run.get("target") else []
         res = train(data, tc, target=target)
         model = get_model(str(res.model_dir))
         info.update(val_before=res.before, val_after=res.after, improved=res.improved,
                     netvlad_init=res.netvlad_init, n_target=len(target),
-                    train_s=round(res.elapsed_s, 1), config={k: v for k, v in kw.items()})
+                    train_s=round(res.elapsed_s, 1), config={k: v for k, v in kw.items()},
+                    loss_terms=loss_terms(res.events))
     else:
         model = get_model(run["model"])
         if size:
@@ -270,6 +272,21 @@ def run_one(run: dict, cfg: dict, data: TrainData, tests: dict, out_root: Path) 
         log.info("%s on %s: %s", label, name, " ".join(f"{k}={v:.3f}" for k, v in r.items()))
     info["wall_s"] = round(time.perf_counter() - t0, 1)
     return info
+
+
+def loss_terms(events: list[dict], n: int = 10) -> dict:
+    """Mean of each loss term (ranking L_r, MK-MMD M, total) over the first and the last ``n``
+    optimiser steps and over eighths of training (``curve``): shows whether α·M dwarfs L_r
+    (paper A Eq. 1), which term fell, and a collapse (ranking L_r stuck at n_neg × margin:
+    every negative is as close to the query as its positive)."""
+    steps = [e["losses"] for e in events if e.get("losses")]
+    out: dict = {"steps": len(steps)}
+    for key in sorted({k for s in steps for k in s}):
+        vals = [s[key] for s in steps if key in s]
+        out[key] = {"first": float(np.mean(vals[:n])), "last": float(np.mean(vals[-n:])),
+                    "mean": float(np.mean(vals)),
+                    "curve": [float(np.mean(c)) for c in np.array_split(vals, 8) if len(c)]}
+    return out
 
 
 def _all_rows(manifest: Path) -> list[str]:
@@ -309,6 +326,8 @@ def markdown(results: list[dict], sets: list[str], title: str) -> str:
 
 
 def promotion_markdown(verdicts: list[dict]) -> str:
+    if not verdicts:  # the config names no promotion base: no heading without verdicts
+        return ""
     lines = ["", "Promotion rule (no worse on every split, better on one and on the mean):", ""]
     for v in verdicts:
         worse = [k for k, x in v["sets"].items() if not x["no_worse"]]

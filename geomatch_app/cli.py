@@ -13,6 +13,7 @@ import traceback
 
 from geomatch_app import __version__
 from geomatch_app.commands import (
+    assign,
     catalogue,
     curate,
     db,
@@ -30,8 +31,8 @@ from geomatch_app.core.logs import setup_logging
 from geomatch_app.core.progress import Cancelled
 from geomatch_app.gui import launch
 
-COMMANDS = (index, query, eval, models, train, catalogue, curate, review, export, db, launch,
-            doctor)
+COMMANDS = (index, query, eval, models, train, catalogue, assign, curate, review, export, db,
+            launch, doctor)
 
 # import name → distribution to install, checked at start-up (cheap: no module is imported)
 # (tests/e2e/test_wheel.py checks that each is a declared dependency of the wheel)

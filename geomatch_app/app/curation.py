@@ -81,7 +81,8 @@ def mark_unreadable(store: Store, path: str, reason: str) -> None:
 
 
 def undo(store: Store, curator: str | None = None) -> str | None:
-    """Undo the newest action; returns the path of the photo it concerned (None if nothing)."""
+    """Undo the newest action; returns the path of the photo it concerned (None if nothing;
+    '' when it concerned several photos, e.g. a batch assignment)."""
     return _last_event_query(store) if store.undo(curator=curator) is not None else None
 
 
@@ -91,8 +92,10 @@ def redo(store: Store, curator: str | None = None) -> str | None:
 
 def _last_event_query(store: Store) -> str | None:
     events = store.events(limit=1)
-    if not events or events[0].query_id is None:
+    if not events:
         return None
+    if events[0].query_id is None:
+        return ""
     return store.query(events[0].query_id).path
 
 
@@ -117,3 +120,10 @@ def confirmed_location(store: Store, path: str) -> tuple | None:
 def history_lines(store: Store, path: str) -> list[str]:
     q = store.find_query(path, by_content=False)
     return [str(e) for e in store.history(q.id)] if q is not None else []
+
+
+def assign(store: Store, paths: list[str], to: str, *, curator: str = "") -> int:
+    """Give the photos at ``paths`` to curator ``to`` to decide ('' = nobody), one undoable
+    action (the queue's "Assign to…" and `geomatch assign`); returns how many changed."""
+    ids = [ensure_query(store, p) for p in paths]
+    return store.assign(ids, to, curator=curator) if ids else 0

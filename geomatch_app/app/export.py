@@ -4,9 +4,10 @@ Every format (pairs, manifest, GeoJSON, and whatever store.export adds) is writt
 ``store.export``; on top of it this writes ``labels.csv``: one row per label the curators gave —
 the confirmations written by the format (positives), every rejected candidate (a hard negative:
 "this gallery photo is not the place") and every "none of these" (the place is not in the
-gallery: an open-set negative) — with provenance (curator, reviewer and verdict, model, rank,
-p_match, when). The query photos of "none of these" are copied into ``none/`` so the set can
-be used without the archive. ``labels.csv`` is written atomically like the rest.
+gallery: an open-set negative) — with provenance (curator, the curator the photo was assigned
+to, reviewer and verdict, model, rank, p_match, when). The query photos of "none of these"
+are copied into ``none/`` so the set can be used without the archive. ``labels.csv`` is
+written atomically like the rest.
 
 The manifest format is what ``geomatch eval --queries manifest.csv`` reads back: the export is a
 labelled cross-domain test set (archive queries against the gallery they were matched to).
@@ -34,7 +35,8 @@ __all__ = ["FORMATS", "LABEL_COLUMNS", "ExportPreview", "ExportReport", "export"
 LABEL_COLUMNS = [
     "label", "query", "file", "candidate", "lat", "lon", "place_name", "heading", "precision_m",
     "placed",
-    "curator", "reviewer", "review", "review_note", "model", "rank", "p_match", "decided_at",
+    "curator", "assigned_to", "reviewer", "review", "review_note", "model", "rank", "p_match",
+    "decided_at",
     "note", "title", "archive_id", "date_text", "date_from", "date_to", "place_text",
 ]
 LABELS = {"confirmed": "match", "rejected": "not this candidate", "none": "none of these"}
@@ -184,6 +186,7 @@ def _label_row(store: Store, q: QueryRecord, d: DecisionRecord, file: str) -> di
         "label": LABELS.get(d.status, d.status), "query": q.path, "file": file,
         "candidate": d.candidate_path, "lat": d.lat, "lon": d.lon, "heading": d.heading,
         "precision_m": d.precision_m, "placed": d.placed, "curator": d.curator,
+        "assigned_to": q.assigned_to,
         "reviewer": last.reviewer if last else "", "review": last.verdict if last else "",
         "review_note": last.note if last else "", "model": d.model_name, "rank": d.rank,
         "p_match": d.p_match, "decided_at": d.created_at, "note": d.note, "title": q.title,

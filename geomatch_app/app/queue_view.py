@@ -15,6 +15,7 @@ from geomatch_app.store import Store
 
 DONE = ("confirmed", "none", "rejected")
 TO_DO = ("pending", "skipped", "unsure")
+UNASSIGNED = "(nobody)"  # QueueFilter.assigned: photos not assigned to anyone
 STATUS_CHOICES = ("all", "to do", "done", "pending", "confirmed", "none", "rejected",
                   "skipped", "unsure", "unreadable")
 
@@ -34,6 +35,7 @@ class QueueRow:
     radius_m: float | None = None  # the estimate's uncertainty (None until ranked)
     verdict: str = ""  # the ranking's verdict ("", or e.g. "likely not in gallery")
     unreadable: str = ""
+    assigned_to: str = ""  # the curator who is to decide it ('' = anyone)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class QueueFilter:
     date_from: str = ""  # ISO prefix ("1920" or "1920-05"); rows overlapping the range match
     date_to: str = ""
     text: str = ""  # in file name, title, archive id, place, notes
+    assigned: str = ""  # assigned to this curator ('' = whoever; UNASSIGNED = to nobody)
 
     @property
     def active(self) -> bool:
@@ -54,6 +57,9 @@ class QueueFilter:
         if not _status_ok(self.status, row.status):
             return False
         if self.curator and row.curator != self.curator:
+            return False
+        if self.assigned and row.assigned_to != ("" if self.assigned == UNASSIGNED
+                                                 else self.assigned):
             return False
         if self.verdict and self.verdict.lower() not in row.verdict.lower():
             return False
@@ -108,7 +114,8 @@ def rows_for(store: Store | None, paths: list[str], radii: dict[str, float | Non
                           curator=d.curator if d else "", title=q.title,
                           archive_id=q.archive_id, date_text=q.date_text,
                           date_from=q.date_from, date_to=q.date_to, place_text=q.place_text,
-                          notes=q.notes, unreadable=q.unreadable)
+                          notes=q.notes, unreadable=q.unreadable,
+                          assigned_to=q.assigned_to)
         why = errors.get(p) or row.unreadable
         if why:
             row = replace(row, status="unreadable", unreadable=why)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from geomatch_app.app import curation
+from geomatch_app.app import prior as prior_
 from geomatch_app.app.project import Project, content_key
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Progress
@@ -62,13 +63,15 @@ class RankResult:
     before: tuple[str | None, float | None] | None = None
     sigma_km: float | None = field(default=None, repr=False)
     params: dict | None = field(default=None, repr=False)  # the stored run's complete key
+    prior: prior_.Prior | None = None  # the place prior applied (app.prior), or why none
 
     def to_json(self) -> dict:
         return {"query": self.path, "model": self.model, "verdict": self.verdict,
                 "p_best": self.p_best,
                 "candidates": [c.to_json() for c in self.candidates],
                 "estimate": self.estimate.to_json() if self.estimate else None,
-                "query_id": self.query_id, "run_id": self.run_id}
+                "query_id": self.query_id, "run_id": self.run_id,
+                "prior": self.prior.to_json() if self.prior and self.prior.text else None}
 
 
 def check_params(k: int, sigma_km: float | None) -> None:
@@ -82,22 +85,28 @@ def check_params(k: int, sigma_km: float | None) -> None:
 
 
 def run_params(project: Project, k: int, sigma_km: float | None,
-               verify: bool | None = None) -> dict:
-    """What a stored run must match to be re-used (a new calibration ranks again)."""
-    return {"k": k, "sigma_km": sigma_km, "index": content_key(project.index),
-            "calibration": model_calibration(project).key, "verify": verify}
+               verify: bool | None = None, prior: prior_.Prior | None = None) -> dict:
+    """What a stored run must match to be re-used (a new calibration ranks again, and so
+    does another place prior; a run without a prior keeps the parameters it always had)."""
+    params = {"k": k, "sigma_km": sigma_km, "index": content_key(project.index),
+              "calibration": model_calibration(project).key, "verify": verify}
+    key = prior.key() if prior is not None else None
+    return {**params, "prior": key} if key else params
 
 
 def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
          sigma_km: float | None = None, progress: Progress | None = None,
          reuse: bool = True, record: bool = True, verify: bool | None = None,
-         wait: bool = True) -> RankResult:
+         wait: bool = True, place: str | None = None, use_prior: bool = True) -> RankResult:
     """Rank the gallery for ``path``. Raises ImageError (naming the file) when the photo
     cannot be read, GeomatchError when no index is open. ``verify`` None: geometric
     verification when the model's calibration uses it. ``wait`` False returns after the first
-    stage (``result.pending`` then says :func:`verify_ranking` is still to run)."""
+    stage (``result.pending`` then says :func:`verify_ranking` is still to run). The catalogue
+    place of the photo (or ``place``) narrows the ranking unless ``use_prior`` is False or the
+    curator turned it off for the photo (``app.prior``)."""
     result = rank_first(project, path, k=k, sigma_km=sigma_km, progress=progress,
-                        reuse=reuse, record=record, verify=verify)
+                        reuse=reuse, record=record, verify=verify,
+                        place=place, use_prior=use_prior)
     if wait and result.pending:
         result = verify_ranking(project, result, progress=progress, record=record)
     return result
@@ -105,8 +114,8 @@ def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
 
 def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
                sigma_km: float | None = None, progress: Progress | None = None,
-               reuse: bool = True, record: bool = True,
-               verify: bool | None = None) -> RankResult:
+               reuse: bool = True, record: bool = True, verify: bool | None = None,
+               place: str | None = None, use_prior: bool = True) -> RankResult:
     """Stage 1: the ranking with the base calibration, stored at once. ``pending`` on the
     result when verification is due (the model's calibration has a verified fit, or
     ``verify`` is True)."""
@@ -119,7 +128,8 @@ def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
     progress.step(0, 3, f"ranking {Path(path).name}")
     mc = model_calibration(project)
     due = verification_due(mc.calibration, verify)
-    params = run_params(project, k, sigma_km, verify)
+    prior = prior_.for_query(None, None, place=place, use=use_prior)
+    params = run_params(project, k, sigma_km, verify, prior)
     first_params = {**params, **PENDING} if due else params
     query_id = None
     store_error = ""
@@ -127,17 +137,22 @@ def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
     if record:
         try:
             query_id = curation.ensure_query(project.store, path)
+            prior = prior_.for_query(project.store, query_id, place=place, use=use_prior)
+            params = run_params(project, k, sigma_km, verify, prior)
+            first_params = {**params, **PENDING} if due else params
             if reuse:
                 found = stored_run(project, query_id, params, first_params)
                 if found is not None:
                     progress.step(3, 3, "done (stored ranking)")
                     run, pending = found
-                    return replace(from_run(run, path, sigma_km), pending=pending,
-                                   params=params, sigma_km=sigma_km)
+                    result = from_run(run, path, sigma_km)
+                    return replace(result, pending=pending, params=params, sigma_km=sigma_km,
+                                   prior=prior_.restate(prior, result.candidates))
         except (GeomatchError, OSError) as exc:
             log.warning("%s: the store could not be read: %s", path, exc)
             store_error = f"{path}: could not read the database ({exc})"
-    cands = index.search_paths([path], k=k)[0]
+    cands = index.search_paths([path], k=prior_.shortlist_k(k, prior))[0]
+    cands, prior = prior_.apply(cands, prior, k)
     progress.step(1, 3, "calibrating")
     cands, verdict, p_best = base_judgement(project, path, cands)
     progress.step(2, 3, "estimating location")
@@ -145,7 +160,7 @@ def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
     cands = with_distances(cands, est)
     result = RankResult(path, cands, est, index.model_name, query_id=query_id,
                         store_error=store_error, verdict=verdict, p_best=p_best,
-                        pending=due, sigma_km=sigma_km, params=params)
+                        pending=due, sigma_km=sigma_km, params=params, prior=prior)
     if record and query_id is not None:
         try:
             result.run_id = project.store.record_suggestions(
@@ -326,6 +341,8 @@ def format_result(result: RankResult) -> str:
     from geomatch_app.training.calibration import VERDICT_TEXT
 
     lines = [format_table(result.candidates)]
+    if result.prior is not None and result.prior.describe():
+        lines.append(result.prior.describe())
     if result.verdict is not None:
         lines.append(f"verdict: {result.verdict} — {VERDICT_TEXT[result.verdict]} "
                      f"(best p_match {result.p_best:.2f})")

@@ -28,7 +28,13 @@ def add_parser(sub) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="skip geometric verification of the top 5 (p_match from descriptors "
                    "only; faster)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--place", default=None, metavar="TEXT",
+                   help="free-text place that narrows the ranking (e.g. 'Helsinki, Finland'); "
+                   "default: the photo's catalogue place in --db")
+    p.add_argument("--no-prior", action="store_true",
+                   help="do not narrow the ranking by the place (catalogue or --place)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table "
+                   "(with a 'prior' field: the region used, or why none)")
     p.set_defaults(func=run)
 
 
@@ -41,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     project = open_project(args.db, args.index, device=args.device, remember=False)
     try:
         result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km,
-                      verify=False if args.no_verify else None)
+                      verify=False if args.no_verify else None, place=args.place,
+                      use_prior=not args.no_prior)
     finally:
         project.close()
     print(json.dumps(result.to_json(), indent=1) if args.json else format_result(result))

@@ -37,7 +37,7 @@ NEAR_M = 25_000.0  # farther than this the name says how far: "Lund, SE (40 km)"
 FAR_M = 150_000.0  # farther than this there is no name (open sea, empty land)
 BAND_DEG = 1.5
 BAND_M = BAND_DEG * 111_195.0  # a degree of latitude, metres
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # 3: the admin1 code (US states) per place
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,10 @@ class Gazetteer:
 
     def __init__(self, names: list[str], countries: list[str], keys: list[str],
                  lat: np.ndarray, lon: np.ndarray, population: np.ndarray,
-                 sorted_keys: tuple[list[str], list[int]] | None = None) -> None:
+                 sorted_keys: tuple[list[str], list[int]] | None = None,
+                 admin1: list[str] | None = None) -> None:
         self.names, self.countries, self.keys = names, countries, keys
+        self.admin1 = admin1 if admin1 is not None else [""] * len(names)  # "CA", "03"
         self.lat = np.asarray(lat, dtype=np.float64)
         self.lon = np.asarray(lon, dtype=np.float64)
         self.population = np.asarray(population, dtype=np.int64)
@@ -134,6 +136,19 @@ class Gazetteer:
             sorted(prefix, key=lambda i: -self.population[i])
         return [self.place(i) for i in by_pop[:limit]]
 
+    def exact_rows(self, name: str) -> list[int]:
+        """Rows whose name or an ASCII alternate name is exactly ``name`` (case and accents
+        ignored), most populous first: what a catalogue's free-text place can mean."""
+        key = _fold(name)
+        if not key:
+            return []
+        j = bisect.bisect_left(self._skeys, key)
+        rows: dict[int, None] = {}
+        while j < len(self._skeys) and self._skeys[j] == key:
+            rows[self._srows[j]] = None
+            j += 1
+        return sorted(rows, key=lambda i: -self.population[i])
+
 
 def _unit(lat, lon) -> np.ndarray:
     """Unit vectors on the sphere, (N, 3)."""
@@ -192,7 +207,8 @@ def _build_cache(src: Path, cache: Path) -> None:
         pairs += [(k, row) for k in keys]
         name = c["name"].replace("\t", " ").replace("\n", " ")
         lines.append(f"{name}\t{c.get('countrycode', '')}\t{'|'.join(keys)}\t{c['latitude']}"
-                     f"\t{c['longitude']}\t{int(c.get('population') or 0)}\n")
+                     f"\t{c['longitude']}\t{int(c.get('population') or 0)}"
+                     f"\t{c.get('admin1code') or ''}\n")
     # sorted once per installation (loads read the order back), in short sorts merged
     # lazily: one sort of 600 000 keys would hold the GIL, and freeze the window, for a second
     step = 20_000
@@ -213,7 +229,7 @@ def load_gazetteer(src: Path | None = None, cache: Path | None = None) -> Gazett
     if not cache.is_file() or cache.stat().st_mtime < src.stat().st_mtime:
         log.info("indexing GeoNames places from %s (once)", src)
         _build_cache(src, cache)
-    names, countries, keys, lat, lon, pop = [], [], [], [], [], []
+    names, countries, keys, lat, lon, pop, admin1 = [], [], [], [], [], [], []
     skeys, srows = [], []
     with cache.open(encoding="utf-8") as f:
         next(f)
@@ -227,12 +243,13 @@ def load_gazetteer(src: Path | None = None, cache: Path | None = None) -> Gazett
             lat.append(float(r[3]))
             lon.append(float(r[4]))
             pop.append(int(r[5]))
+            admin1.append(r[6] if len(r) > 6 else "")
         for line in f:
             k, _, r = line.rstrip("\n").partition("\t")
             skeys.append(k)
             srows.append(int(r))
     return Gazetteer(names, countries, keys, np.array(lat), np.array(lon), np.array(pop),
-                     sorted_keys=(skeys, srows))
+                     sorted_keys=(skeys, srows), admin1=admin1)
 
 
 _lock = threading.Lock()

@@ -196,7 +196,8 @@ def _names(place_names: Names | None, points: list[tuple[float, float]]):
 def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *,
                 confirmed=None, truth=None, exif=None, selected: int | None = None,
                 manual: dict | None = None, fit: bool = True, message: str = "",
-                place_names: Names | None = None, trusted: bool = True) -> dict:
+                place_names: Names | None = None, trusted: bool = True,
+                prior: dict | None = None, blank: bool = False) -> dict:
     """Everything the page draws for one query, as JSON-ready data.
 
     Candidates with a location become numbered markers coloured by score (with their camera
@@ -206,6 +207,10 @@ def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *
     names the place (``place_names(points)``, offline GeoNames by default). ``fit`` asks the
     page to frame the data (a new query); otherwise the curator's view is kept. ``trusted``
     False (the calibrated verdict is "no match") draws the estimate greyed, saying why.
+    ``prior`` (``Region.to_json()`` plus ``description``) is the catalogue place's region the
+    ranking was narrowed to: a dashed circle, not framed (a country would zoom far out).
+    ``blank`` is the neutral map of a photo that has none (it cannot be read): no basemap, no
+    view of the previous photo, only ``message``.
     """
     located = [c for c in candidates if c.lat is not None and c.lon is not None]
     points = [(c.lat, c.lon) for c in located]
@@ -217,7 +222,11 @@ def map_payload(candidates: list[Candidate], estimate: Estimate | None = None, *
     out: dict = {"candidates": [], "estimate": None, "confirmed": None, "truth": None,
                  "exif": None, "selected": int(selected) if selected is not None else None,
                  "manual": manual, "fit": bool(fit), "bounds": None, "message": str(message),
-                 "legend": None}
+                 "legend": None, "prior": None, "blank": bool(blank)}
+    if prior is not None:
+        out["prior"] = {"lat": float(prior["lat"]), "lon": float(prior["lon"]),
+                        "radius_m": float(prior["radius_m"]), "label": str(prior["label"]),
+                        "tooltip": [str(prior.get("description") or prior["label"])]}
     for c in located:
         tip = [f"#{c.rank}  score {c.score:.3f}  {Path(c.path).name}"]
         if c.place_id:

@@ -71,6 +71,40 @@ def batch(win, status: str, paths: list[str]) -> None:
     win.statusBar().showMessage(f"{done} photos marked {status}", 5000)
 
 
+def assign(win, paths: list[str], to: str | None = None) -> bool:
+    """Give the selected photos to a curator (asked with a completer of the known names when
+    ``to`` is None): one undoable action; the queue's "Assigned" column and filter follow."""
+    if win.store is None or not paths:
+        return False
+    if to is None:
+        to = ask_assignee(win, len(paths))
+        if to is None:
+            return False
+    try:
+        changed = curation.assign(win.store, paths, to, curator=curator(win))
+    except Exception as exc:  # noqa: BLE001 - shown, never lost silently
+        win._error(exc)
+        return False
+    refresh(win, paths)
+    win._after_change(win.current or "")
+    who = to.strip()
+    what = f"{changed} photo{'' if changed == 1 else 's'}"
+    win.statusBar().showMessage(f"{what} {'assigned to ' + who if who else 'unassigned'}"
+                                " (Ctrl+Z undoes)", 5000)
+    return True
+
+
+def ask_assignee(win, n: int) -> str | None:
+    """The curator's name for "Assign to…" (None: cancelled); '' takes the photos back."""
+    from PySide6.QtWidgets import QInputDialog
+
+    names = sorted({*win.store.curators(), *([win.settings.curator]
+                                             if win.settings.curator else [])}, key=str.casefold)
+    name, ok = QInputDialog.getItem(win, "Assign to a curator",
+                                    f"Give {n} photos to (empty: nobody):", names, 0, True)
+    return name.strip() if ok else None
+
+
 def refresh(win, paths: list[str]) -> None:
     """Redraw the queue rows of ``paths`` from the store, and the counts."""
     if win.store is None:
@@ -103,7 +137,7 @@ def show_unreadable(win, path: str) -> None:
     why = win.queue.row(path).unreadable or "it cannot be decoded"
     win.inspect_panel.query_view.set_image(None, f"This file cannot be read: {why}")
     win.results.show_waiting("not decidable: the file cannot be read")
-    win.map_panel.message("No map: the photo cannot be read.")
+    win.map_panel.clear(f"No map: this file cannot be read ({why})")
 
 
 def curator(win) -> str:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 
 from geomatch_app.app import explain
 from geomatch_app.core.types import Candidate
+from geomatch_app.gui.drops import PhotoDrop
 from geomatch_app.gui.images import ImageCache, colorize, load_qimage
 from geomatch_app.gui.imageview import ImageView
 from geomatch_app.gui.inspect import SideBySide
@@ -30,8 +31,9 @@ class InspectPanel(QTabWidget):
     def __init__(self, jobs: JobsBar, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.query_view = ImageView()
-        self.query_view.placeholder = ("Choose a photo in the queue (drop photos or folders on "
-                                       "the queue, or use File → Open)")
+        self.query_view.placeholder = ("Drop photos or folders here or on the queue (or use "
+                                       "File → Open), then choose one in the queue")
+        self.drop = PhotoDrop(self.query_view)  # photos dropped here join the queue
         self.inspect = SideBySide()
         self.addTab(self.query_view, "Query")
         self.addTab(self.inspect, "Side by side")

@@ -65,9 +65,13 @@ class MainWindow(QMainWindow):
         self.queue.files_dropped.connect(self.add_photos)
         self.queue.current_path_changed.connect(self.show_query)
         left.batch.connect(lambda status, paths: decide_flow.batch(self, status, paths))
+        left.assign.connect(lambda paths: decide_flow.assign(self, paths))
+        left.set_me(self.settings.curator)
         self.inspect_panel = InspectPanel(self.jobs)
         self.inspect_panel.error.connect(self._error)
         self.inspect_panel.query_failed.connect(self._photo_error)
+        self.inspect_panel.drop.dropped.connect(lambda paths: actions.drop_photos(self, paths))
+        self.inspect_panel.drop.refused.connect(self._error)
         self.inspect = self.inspect_panel.inspect
         self.inspect.method_changed.connect(self._on_heatmap_method)
         self.inspect.opacity.setValue(self.settings.opacity)
@@ -324,6 +328,8 @@ class MainWindow(QMainWindow):
         if path is None:
             self.statusBar().showMessage("nothing to undo or redo", 3000)
             return
+        if path == "":  # an action on several photos (a batch assignment)
+            decide_flow.refresh(self, self.queue.paths())
         if path in self.queue.paths() and path != self.current:
             self.queue.select_path(path)
         self._after_change(path)
@@ -331,6 +337,7 @@ class MainWindow(QMainWindow):
     def _after_change(self, path: str) -> None:
         self._refresh_status(path)
         update_undo_labels(self)
+        actions.rerank_if_prior_changed(self, path)
         if path == self.current:
             self._refresh_history()
             self.draw_map()

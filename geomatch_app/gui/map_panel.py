@@ -29,6 +29,11 @@ class MapPanel(QObject):
         self.path = None
         self.widget.show_message(text)
 
+    def clear(self, reason: str) -> None:
+        """An empty, neutral map saying why there is none (an unreadable photo)."""
+        self.path = None
+        self.widget.show_blank(reason)
+
     def show(self, result: RankResult, confirmed: tuple | None,
              selected: int | None = None) -> None:
         self.path = result.path
@@ -37,7 +42,8 @@ class MapPanel(QObject):
         estimate = None if confirmed is not None else result.estimate
         self.widget.show_query(result.path, result.candidates, estimate,
                                confirmed=confirmed, exif=self.exif(result.path),
-                               selected=selected, trusted=result.verdict != "no_match")
+                               selected=selected, trusted=result.verdict != "no_match",
+                               prior=prior_region(result))
         self.shown.emit(result.path)
 
     def exif(self, path: str) -> GeoTag | None:
@@ -69,3 +75,11 @@ class MapPanel(QObject):
             return
         self.widget.set_manual(pick.lat, pick.lon, pick.heading, pick.precision_m,
                                pick.placed, emit=False)
+
+
+def prior_region(result: RankResult) -> dict | None:
+    """The region the ranking was narrowed to (the catalogue place), for the map."""
+    p = result.prior
+    if p is None or not p.active:
+        return None
+    return {**p.region.to_json(), "description": p.describe()}

@@ -403,7 +403,8 @@ class MapWidget(QWidget):
     # ---------------------------------------------------------------- one query
     def show_query(self, path: str, candidates: list[Candidate],
                    estimate: Estimate | None = None, *, confirmed=None, truth=None, exif=None,
-                   selected: int | None = None, trusted: bool = True) -> None:
+                   selected: int | None = None, trusted: bool = True,
+                   prior: dict | None = None) -> None:
         """Draw one query. A new photo frames its data; the same photo again (after a
         decision, an undo) keeps the curator's view."""
         fit = path != self._query
@@ -413,7 +414,7 @@ class MapWidget(QWidget):
         self._query = path
         self._view_args = {"candidates": candidates, "estimate": estimate,
                            "confirmed": confirmed, "truth": truth, "exif": exif,
-                           "selected": selected, "trusted": trusted}
+                           "selected": selected, "trusted": trusted, "prior": prior}
         self._push_payload(map_payload(manual=self.manual, fit=fit, place_names=_Names.names,
                                        **self._view_args))
 
@@ -424,6 +425,16 @@ class MapWidget(QWidget):
         self.manual = None
         self._set_precision_box(None)
         self._push_payload(map_payload([], message=text, fit=False, place_names=_Names.names))
+
+    def show_blank(self, text: str) -> None:
+        """A photo without a map (its file cannot be read): a neutral, empty map — no basemap,
+        nothing left of the previous photo — and the reason."""
+        self._query = None
+        self._view_args = {}
+        self.manual = None
+        self._set_precision_box(None)
+        self._push_payload(map_payload([], message=text, fit=False, blank=True,
+                                       place_names=_Names.names))
 
     def _on_names_loaded(self) -> None:
         if self._view_args:  # the names arrived after the first picture: redraw, keep the view

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyledItemDelegate,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from geomatch_app.app.queue_view import (
     STATUS_CHOICES,
+    UNASSIGNED,
     QueueFilter,
     QueueRow,
     describe_counts,
@@ -38,7 +40,8 @@ STATUS_COLORS = {
     "pending": "#555555", "confirmed": "#1a7f37", "rejected": "#a40000", "none": "#0a5ea8",
     "skipped": "#8a6d00", "unsure": "#8250df", "error": "#a40000", "unreadable": "#a40000",
 }
-COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_TITLE, COL_DATE = 0, 1, 2, 3, 4, 5
+COL_NAME, COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_TITLE, COL_DATE, COL_ASSIGNED = range(7)
+ANYONE, MINE = "assigned: anyone", "assigned to me"
 PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 VERDICT_ROLE = Qt.ItemDataRole.UserRole + 2  # (order, -p_best): training.calibration's key
@@ -61,15 +64,29 @@ class _Item(QTreeWidgetItem):
         return self.text(col).lower() < other.text(col).lower()
 
 
+class _RowHeight(QStyledItemDelegate):
+    """Every cell is as tall as the row's photo cell (thumbnail, name and place): Qt sizes a
+    row from the columns in view, so a row laid out while scrolled sideways (photo column out
+    of view) would otherwise stay one text line high."""
+
+    def sizeHint(self, option, index):  # noqa: N802 - Qt API
+        size = super().sizeHint(option, index)
+        if index.column() != COL_NAME:
+            photo = super().sizeHint(option, index.siblingAtColumn(COL_NAME))
+            size.setHeight(max(size.height(), photo.height()))
+        return size
+
+
 class QueueWidget(QTreeWidget):
     files_dropped = Signal(list)  # image paths added by drop
     current_path_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(6)
-        self.setHeaderLabels(["Photo", "Status", "± m", "Verdict", "Title", "Date"])
+        self.setColumnCount(7)
+        self.setHeaderLabels(["Photo", "Status", "± m", "Verdict", "Title", "Date", "Assigned"])
         self.setIconSize(QSize(56, 56))
+        self.setItemDelegate(_RowHeight(self))
         self.setRootIsDecorated(False)
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
@@ -80,7 +97,7 @@ class QueueWidget(QTreeWidget):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
-        for col in (COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_DATE):  # never clipped
+        for col in (COL_STATUS, COL_UNCERTAINTY, COL_VERDICT, COL_DATE, COL_ASSIGNED):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Interactive)
         self.setColumnWidth(COL_TITLE, 150)  # the archive's title; the view scrolls sideways
@@ -99,7 +116,7 @@ class QueueWidget(QTreeWidget):
         for p in paths:
             if p in self._items:
                 continue
-            item = _Item([Path(p).name, "pending", "", "", "", ""])
+            item = _Item([Path(p).name, "pending", "", "", "", "", ""])
             item.setData(0, PATH_ROLE, p)
             item.setToolTip(0, p)
             self.addTopLevelItem(item)
@@ -147,6 +164,7 @@ class QueueWidget(QTreeWidget):
         item.setToolTip(COL_TITLE, "\n".join(t for t in (row.title, row.archive_id,
                                                           row.place_text) if t))
         item.setText(COL_DATE, row.date_text)
+        item.setText(COL_ASSIGNED, row.assigned_to)
         item.setHidden(not self._view.matches(self.row(row.path)))
 
     def row(self, path: str) -> QueueRow:
@@ -266,6 +284,7 @@ class QueuePanel(QWidget):
     only draws them."""
 
     batch = Signal(str, list)  # status ('skipped' / 'unsure'), the selected paths
+    assign = Signal(list)  # the selected paths, to be given to a curator
     view_changed = Signal(object)  # the QueueFilter now applied
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -282,6 +301,12 @@ class QueuePanel(QWidget):
         self.curator.setEditable(True)
         self.curator.setToolTip("only the photos this curator decided ('' = anyone)")
         self.curator.lineEdit().setPlaceholderText("any curator")
+        self.me = ""  # the curator at the keyboard ("assigned to me")
+        self.assigned = QComboBox()
+        self.assigned.setEditable(True)  # a name types with completion from the known ones
+        self.assigned.addItems([ANYONE, MINE, UNASSIGNED])
+        self.assigned.setToolTip("only the photos assigned to this curator ('assigned to me', "
+                                 f"or {UNASSIGNED} for photos nobody was given)")
         self.verdict = QLineEdit()
         self.verdict.setPlaceholderText("verdict")
         self.verdict.setToolTip("text of the ranking's verdict, e.g. 'not in gallery'")
@@ -297,6 +322,7 @@ class QueuePanel(QWidget):
         for w in (self.text, self.verdict, self.date_from, self.date_to):
             w.textChanged.connect(self.apply)
         self.curator.currentTextChanged.connect(self.apply)
+        self.assigned.currentTextChanged.connect(self.apply)
         self.status.currentTextChanged.connect(self.apply)
         self.min_radius.valueChanged.connect(self.apply)
         self.counts = QLabel("0 done · 0 to do")
@@ -308,6 +334,10 @@ class QueuePanel(QWidget):
         self.skip_button.clicked.connect(lambda: self._batch("skipped"))
         self.unsure_button = QPushButton("Unsure selected")
         self.unsure_button.clicked.connect(lambda: self._batch("unsure"))
+        self.assign_button = QPushButton("Assign to…")
+        self.assign_button.setToolTip("give the selected photos to a curator to decide "
+                                      "(undoable)")
+        self.assign_button.clicked.connect(self._assign)
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -318,9 +348,11 @@ class QueuePanel(QWidget):
         grid.addWidget(self.min_radius, 2, 1)
         grid.addWidget(self.date_from, 3, 0)
         grid.addWidget(self.date_to, 3, 1)
+        grid.addWidget(self.assigned, 4, 0, 1, 2)
         batch = QHBoxLayout()
         batch.addWidget(self.skip_button)
         batch.addWidget(self.unsure_button)
+        batch.addWidget(self.assign_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Queue — drop photos or folders"))
@@ -336,7 +368,25 @@ class QueuePanel(QWidget):
                            verdict=self.verdict.text().strip(),
                            min_radius_m=km * 1000 if km > 0 else None,
                            date_from=self.date_from.text().strip(),
-                           date_to=self.date_to.text().strip(), text=self.text.text().strip())
+                           date_to=self.date_to.text().strip(), text=self.text.text().strip(),
+                           assigned=self._assigned_choice())
+
+    def _assigned_choice(self) -> str:
+        text = self.assigned.currentText().strip()
+        if text in ("", ANYONE):
+            return ""
+        if text == MINE:
+            return self.me or UNASSIGNED  # no name yet: nothing can be assigned to "me"
+        return text
+
+    def set_me(self, name: str) -> None:
+        """Who "assigned to me" means (the curator named in Settings)."""
+        if name != self.me:
+            self.me = name
+            self.apply()
+
+    def known_curators(self) -> list[str]:
+        return [self.assigned.itemText(i) for i in range(3, self.assigned.count())]
 
     def apply(self, *_args) -> None:
         view = self.view()
@@ -351,6 +401,15 @@ class QueuePanel(QWidget):
                         for i in range(self.queue.topLevelItemCount()))
         self.counts.setText(describe_counts(rows, shown))
         curators = sorted({r.curator for r in rows if r.curator})
+        names = sorted({*curators, *(r.assigned_to for r in rows if r.assigned_to),
+                        *([self.me] if self.me else [])}, key=str.casefold)
+        if names != self.known_curators():
+            text = self.assigned.currentText()
+            self.assigned.blockSignals(True)
+            self.assigned.clear()
+            self.assigned.addItems([ANYONE, MINE, UNASSIGNED, *names])
+            self.assigned.setCurrentText(text)
+            self.assigned.blockSignals(False)
         known = [self.curator.itemText(i) for i in range(self.curator.count())]
         if curators != [k for k in known if k]:
             text = self.curator.currentText()
@@ -359,6 +418,11 @@ class QueuePanel(QWidget):
             self.curator.addItems(["", *curators])
             self.curator.setCurrentText(text)
             self.curator.blockSignals(False)
+
+    def _assign(self) -> None:
+        paths = self.queue.selected_paths()
+        if paths:
+            self.assign.emit(paths)
 
     def _batch(self, status: str) -> None:
         paths = self.queue.selected_paths()

@@ -42,18 +42,23 @@ class RankQueue(QObject):
         self.first: str | None = None  # the photo on screen, ranked before the others
         self._running: str | None = None
         self._verifying: str | None = None
+        self._again: str | None = None
 
     def restart(self, project: Project | None, paths: list[str]) -> None:
         """Another index (or none): forget what was running, rank ``paths`` against it."""
         self.slot.cancel()
         self.verify_slot.cancel()
-        self._running = self._verifying = None
+        self._running = self._verifying = self._again = None
         self.project = project
         self.todo = list(paths)
         self.to_verify.clear()
         self.schedule()
 
     def add(self, paths: list[str]) -> None:
+        """Rank these too; one being ranked now is ranked again afterwards (its record
+        changed while it ran)."""
+        if self._running in paths:
+            self._again = self._running
         self.todo += [p for p in paths if p not in self.todo and p != self._running]
         self.schedule()
 
@@ -106,6 +111,9 @@ class RankQueue(QObject):
         self.ranked.emit(result)
 
     def _on_finished(self) -> None:
+        if self._again is not None and self._again == self._running:
+            self.todo.insert(0, self._again)
+        self._again = None
         self._running = None
         QTimer.singleShot(0, self, self.schedule)
 
@@ -124,7 +132,7 @@ class RankQueue(QObject):
         """The curator pressed Cancel on the verification (a job this queue stopped itself
         has left the slot by then): the stage-1 ranking stays, no longer "verifying…"; its
         stored run stays pending, so it is verified on a later ranking of the photo."""
-        if self.verify_slot.current is worker:
+        if shiboken6.isValid(self) and self.verify_slot.current is worker:
             self.verified.emit(first, replace(first, pending=False))
 
     def _cancel_verification(self) -> None:

@@ -58,17 +58,24 @@ class ResultsPanel(QWidget):
         self.banner = VerdictBanner()  # "No confident match in this gallery — …"
         self.label = QLabel("")
         self.label.setWordWrap(True)
+        self.prior = QLabel("")  # "Ranking narrowed to Helsinki, Finland (± 25 km) from …"
+        self.prior.setObjectName("priorLine")
+        self.prior.setWordWrap(True)
+        self.prior.setStyleSheet("color: #a64d00")
+        self.prior.hide()
         self.grid = CandidateGrid()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.banner)
         lay.addWidget(self.label)
+        lay.addWidget(self.prior)
         lay.addWidget(self.grid, 1)
 
     def show_waiting(self, text: str) -> None:
         self.grid.set_candidates([])
         self.banner.set_verdict(None, shown=False)
         self.label.setText(text)
+        self.prior.hide()
 
     def show_result(self, result: RankResult) -> None:
         self.grid.set_candidates(result.candidates,
@@ -77,3 +84,6 @@ class ResultsPanel(QWidget):
                                 shown=result.verdict is not None,
                                 note=verification_note(result))
         self.label.setText(describe_result(result))
+        line = result.prior.describe() if result.prior is not None else ""
+        self.prior.setText(line)
+        self.prior.setVisible(bool(line))

@@ -49,6 +49,7 @@ def settings_dialog(win) -> None:
 
     if SettingsDialog(win.settings, win).exec():
         win.settings.save()
+        win.queue_panel.set_me(win.settings.curator)
         win.map.set_basemap(win.settings.basemap)  # the page swaps layers, keeps its view
         win.online_action.setChecked(win.map.online)
 
@@ -89,6 +90,13 @@ def open_folder_dialog(win) -> None:
 
 
 
+def drop_photos(win, paths: list[str]) -> None:
+    """Photos dropped on the query view: queued like a drop on the queue, the first shown."""
+    win.add_photos(paths)
+    if paths and paths[0] in win.queue.paths():
+        win.queue.select_path(paths[0])
+
+
 def ask_curator(win) -> str:
     """The curator's name, asked once and kept in the settings (recorded on every decision)."""
     if not win.settings.curator:
@@ -97,6 +105,7 @@ def ask_curator(win) -> str:
         if ok and name.strip():
             win.settings.curator = name.strip()
             win.settings.save()
+            win.queue_panel.set_me(win.settings.curator)
     return win.settings.curator
 
 
@@ -109,12 +118,42 @@ def next_pending(win) -> None:
 def save_record(win, query_id: int, values: dict) -> None:
     """The catalogue record panel's Save: edit the query's fields (undoable)."""
     try:
+        before = win.store.query(query_id)
         win.store.update_query(query_id, curator=win.settings.curator, **values)
+        after = win.store.query(query_id)
     except Exception as exc:  # noqa: BLE001 - a bad value is a message
         win._error(exc)
         return
-    win._after_change(win.store.query(query_id).path)
-    win.statusBar().showMessage("catalogue record saved", 3000)
+    win._after_change(after.path)  # ranks again when the place or its prior changed
+    if (before.place_text, bool(before.use_prior)) != (after.place_text, bool(after.use_prior)):
+        win.statusBar().showMessage("catalogue record saved; ranking again with the "
+                                    "place prior " + ("on" if after.use_prior else "off"), 5000)
+    else:
+        win.statusBar().showMessage("catalogue record saved", 3000)
+
+
+def rerank_if_prior_changed(win, path: str) -> bool:
+    """After a save, an undo or a redo: rank ``path`` again when the ranking shown was made
+    under another place prior than the one its record now asks for."""
+    r = win.session.result_for(path) if path and win.store is not None else None
+    q = win.store.find_query(path, by_content=False) if r is not None else None
+    if q is None:
+        return False
+    text = q.place_text.strip()
+    want = (text, bool(text) and not q.use_prior)
+    have = (r.prior.text, r.prior.off) if r.prior is not None else ("", False)
+    if want == have or (r.prior is not None and r.prior.source != "catalogue place"):
+        return False
+    rerank(win, path)
+    return True
+
+
+def rerank(win, path: str) -> None:
+    """Rank ``path`` again (its place or prior changed); the result replaces the shown one."""
+    if win.index is None or path not in win.queue.paths():
+        return
+    win.ranker.add([path])
+    win.ranker.prefer(path)
 
 
 def import_catalogue(win) -> None:

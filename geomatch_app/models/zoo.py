@@ -210,6 +210,22 @@ def mobilenetv2_netvlad(pretrained: bool = True, clusters: int = 64):
     return _mobilenet("netvlad", pretrained, clusters)
 
 
+@register_model("mobilenetv2-avg", source=PAPER_A + " baseline f_avg, on MobileNetV2",
+                backbone="MobileNetV2", head="global average pooling (f_avg)",
+                pretrained=MBV2_PYPI)
+@_seeded
+def mobilenetv2_avg(pretrained: bool = True):
+    return _mobilenet("avg", pretrained)
+
+
+@register_model("mobilenetv2-max", source=PAPER_A + " baseline f_max, on MobileNetV2",
+                backbone="MobileNetV2", head="global max pooling (f_max)",
+                pretrained=MBV2_PYPI)
+@_seeded
+def mobilenetv2_max(pretrained: bool = True):
+    return _mobilenet("max", pretrained)
+
+
 # --------------------------------------------------------------------------- AlexNet (paper A)
 
 

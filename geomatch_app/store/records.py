@@ -65,6 +65,8 @@ class QueryRecord:
     lat: float | None = None  # known coordinates (catalogue or the photo's own EXIF GPS)
     lon: float | None = None
     unreadable: str = ""  # why the file cannot be read ('' when it can): not decidable
+    assigned_to: str = ""  # the curator who is to decide it ('' = anyone)
+    use_prior: bool = True  # the catalogue place narrows its ranking (app.prior)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE schema_version (
@@ -257,7 +257,23 @@ def _v3(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2, 3: _v3}
+def _v4(db: sqlite_utils.Database) -> None:
+    """A second curator's working day:
+
+    - queries.assigned_to: who is to decide the photo ('' = anyone), set by a batch
+      "Assign to…" in the queue or `geomatch assign`, undoable like every edit;
+    - queries.use_prior: whether the catalogue's free-text place narrows the photo's ranking
+      (app.prior; 1 = yes, the default), switched off per photo by the curator.
+
+    Two added columns with defaults: every existing row and decision is kept as it was."""
+    db.execute("ALTER TABLE queries ADD COLUMN assigned_to TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE queries ADD COLUMN use_prior INTEGER NOT NULL DEFAULT 1"
+               " CHECK (use_prior IN (0, 1))")
+    db.execute("CREATE INDEX queries_assigned ON queries(assigned_to)")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2, 3: _v3,
+                                                                  4: _v4}
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -61,7 +61,8 @@ from geomatch_app.store.records import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-QUERY_FIELDS = ("title", "archive_id", "date_text", "notes", "place_text", "lat", "lon")
+QUERY_FIELDS = ("title", "archive_id", "date_text", "notes", "place_text", "lat", "lon",
+                "use_prior")
 # A per-candidate reject (a hard negative: "not this one") says nothing about the photo as a
 # whole, so it never becomes the photo's status: the decision in force is the newest other one.
 IN_FORCE = "NOT (d.status = 'rejected' AND d.candidate_path IS NOT NULL)"
@@ -498,6 +499,8 @@ class Store:
         if unknown:
             raise ValueError(f"cannot edit {sorted(unknown)}; editable: {QUERY_FIELDS}")
         values: dict[str, Any] = dict(fields)
+        if "use_prior" in values:
+            values["use_prior"] = int(bool(values["use_prior"]))
         if "lat" in values or "lon" in values:
             _check_latlon(values.get("lat"), values.get("lon"))
         if "date_text" in values:
@@ -506,6 +509,31 @@ class Store:
             q = self._query_row(tx.db, query_id)
             tx.update("queries", query_id, values)
             tx.description = f"edit {', '.join(sorted(fields))} of {Path(q['path']).name}"
+
+    def assign(self, query_ids: list[int], to: str, *, curator: str = "") -> int:
+        """Give photos to a curator to decide (``to`` '' takes them back): one undoable
+        action for the whole batch; returns how many changed."""
+        to = (to or "").strip()
+        ids = list(dict.fromkeys(int(q) for q in query_ids))
+        with self._write("assign", actor=curator,
+                         query_id=ids[0] if len(ids) == 1 else None) as tx:
+            changed = 0
+            for qid in ids:
+                q = self._query_row(tx.db, qid)
+                if q["assigned_to"] != to:
+                    tx.update("queries", qid, {"assigned_to": to})
+                    changed += 1
+            tx.description = (f"assign {len(ids)} photos to {to}" if to
+                              else f"unassign {len(ids)} photos")
+            return changed
+
+    def curators(self) -> list[str]:
+        """Every name that decided, reviewed or was assigned a photo (for completers)."""
+        rows = self._db().execute(
+            "SELECT curator FROM decisions WHERE curator <> '' UNION SELECT reviewer FROM"
+            " reviews WHERE reviewer <> '' UNION SELECT assigned_to FROM queries WHERE"
+            " assigned_to <> '' AND deleted = 0").fetchall()
+        return sorted({r[0] for r in rows}, key=str.casefold)
 
     def remove_query(self, query_id: int, curator: str = "") -> None:
         """Hide a query from lists (undoable); its decisions stay in the file."""

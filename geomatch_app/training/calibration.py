@@ -273,12 +273,13 @@ def candidate_features(candidates: Sequence[Candidate], stats: GalleryStats,
     rule = stats.place_rule(threshold_m)
     cands = list(candidates)
     s = np.array([c.score for c in cands], dtype=np.float64)
-    other = np.full(len(cands), np.nan)
-    for i, c in enumerate(cands):
-        for j, d in enumerate(cands):  # ranked lists are short (k ≤ 100): O(k²) is fine
-            if i != j and d.path != c.path and _related(c, d, rule) is not True:
-                other[i] = d.score if np.isnan(other[i]) else max(other[i], d.score)
-    other = np.where(np.isnan(other), stats.quantiles[50], other)
+    rel = rule.related_matrix([c.lat for c in cands], [c.lon for c in cands],
+                              [c.place_id for c in cands])
+    paths = np.array([c.path for c in cands], dtype=object)
+    other_place = (rel != 1) & (paths[:, None] != paths[None, :])  # excludes i == j
+    masked = np.where(other_place, s[None, :], -np.inf)
+    other = masked.max(axis=1) if cands else np.zeros(0)
+    other = np.where(np.isfinite(other), other, stats.quantiles[50])
     margin = s - other
     z = (s - stats.mean) / stats.std
     cdf = np.clip(stats.cdf(s), 1e-3, 1 - 1e-3)

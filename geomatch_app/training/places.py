@@ -31,6 +31,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from geomatch_app.geo.distance import haversine_m
 
 DEFAULT_THRESHOLD_M = 25.0
@@ -81,6 +83,38 @@ class PlaceRule:
                     and None in (a_lat, a_lon, b_lat, b_lon):
                 return abs(fa[1] - fb[1]) <= WINDOW * steps[fa[0]]
         return same
+
+    def related_matrix(self, lats, lons, places) -> np.ndarray:
+        """:meth:`related` of every pair at once, as int8: 1 related, 0 not, -1 unknown.
+        (The calibration compares all pairs of a ranking for every query: the pairwise calls
+        cost ~2.5 ms per query, this ~0.2 ms; a test checks both agree.)"""
+        lat = np.array([np.nan if v is None else v for v in lats], np.float64)
+        lon = np.array([np.nan if v is None else v for v in lons], np.float64)
+        places = [p or "" for p in places]
+        n = len(places)
+        out = np.full((n, n), -1, np.int8)
+        has = ~(np.isnan(lat) | np.isnan(lon))
+        coords = has[:, None] & has[None, :]
+        if coords.any():
+            d = haversine_m(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+            out[coords] = (d[coords] <= self.threshold_m).astype(np.int8)
+        named = np.array([bool(p) for p in places])
+        ids = named[:, None] & named[None, :] & ~coords
+        if ids.any():
+            _, code = np.unique(np.array(places, dtype=object), return_inverse=True)
+            rel = code[:, None] == code[None, :]
+            if self.sequences:
+                steps = dict(self.sequences)
+                frames = [_frame(p) for p in places]
+                seq = {pre: i for i, pre in enumerate(steps)}
+                sid = np.array([seq.get(f[0], -1) if f else -1 for f in frames])
+                num = np.array([f[1] if f else 0 for f in frames], np.int64)
+                step = np.array([steps[f[0]] if f and f[0] in steps else 0 for f in frames])
+                same_seq = (sid[:, None] == sid[None, :]) & (sid[:, None] >= 0)
+                rel |= same_seq & (np.abs(num[:, None] - num[None, :])
+                                   <= WINDOW * step[:, None])
+            out[ids] = rel[ids].astype(np.int8)
+        return out
 
     def group(self, place_id: str) -> str:
         """A fold group for place-disjoint cross-validation: the place id, or for a sequence

@@ -196,6 +196,16 @@
     data.clearLayers();
     G.markers = {};
     show(messageEl, p.message || '');
+    // a photo without a map (unreadable): neutral and empty, nothing of the previous photo
+    document.getElementById('map').classList.toggle('gm-blank', !!p.blank);
+    if (p.blank) { map.setView([30, 10], 2, {animate: false}); }
+    var pr = p.prior;  // the catalogue place's region the ranking was narrowed to
+    if (pr && num(pr.lat) && num(pr.lon) && num(pr.radius_m)) {
+      L.circle([pr.lat, pr.lon], {radius: pr.radius_m, color: '#d95f02', weight: 2,
+                                  dashArray: '8,6', fill: true, fillOpacity: 0.04,
+                                  className: 'gm-prior'})
+        .bindTooltip(lines(pr.tooltip)).addTo(data);
+    }
     var est = p.estimate;
     if (est) {
       var grey = est.trusted === false;  // "no match": drawn, but not as an estimate
@@ -349,7 +359,9 @@
     return (h + 360) % 360;
   }
   map.on('zoomend', drawManual);
-  map.on('click', function (e) { call('mapClicked', e.latlng.lat, e.latlng.lng, map.getZoom()); });
+  map.on('click', function (e) {
+    if (G.payload && G.payload.blank) { return; }
+    call('mapClicked', e.latlng.lat, e.latlng.lng, map.getZoom()); });
 
   // -- commands from Python ---------------------------------------------------------------
   function applyCommand(c) {

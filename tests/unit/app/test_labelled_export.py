@@ -44,6 +44,7 @@ def test_negatives_review_and_eval_round_trip(tmp_path, berlin_index, berlin_que
             curation.decide(store, r.path, "confirmed", CandidatePick(1, r.candidates[0].path),
                             result=r, curator="Ann")
         curation.decide(store, r3.path, "none", result=r3, curator="Ann", note="not Berlin")
+        curation.assign(store, [r0.path, r3.path], "Ann", curator="Bob")  # provenance column
         # Bob accepts photos 0 and 1, disputes 2
         for r, verdict in ((r0, "accept"), (r1, "accept"), (r2, "dispute")):
             review.review(store, store.current_decision(r.query_id).id, verdict,
@@ -70,6 +71,7 @@ def test_negatives_review_and_eval_round_trip(tmp_path, berlin_index, berlin_que
         assert labels[3]["place_name"] == ""  # none of these has no place
         assert labels[3]["file"].startswith("none/") and (out / labels[3]["file"]).is_file()
         assert labels[3]["note"] == "not Berlin"
+        assert [row["assigned_to"] for row in labels] == ["Ann", "", "Ann", "Ann"]
     finally:
         project.close()
 

@@ -115,3 +115,21 @@ def test_every_builtin_model_has_a_card() -> None:
 
     missing = [n for n in builtin_models() if not (models_dir() / f"{n}.md").is_file()]
     assert not missing, f"model cards missing in models/: {missing}"
+
+
+@pytest.mark.parametrize("name,pool", [("mobilenetv2-max", "amax"), ("mobilenetv2-avg", "mean")])
+def test_mobilenetv2_paper_a_baselines_pool_the_conv_map(name: str, pool: str) -> None:
+    # paper A's f_max / f_avg: the descriptor is the L2-normalised global max / mean of the
+    # trunk's last feature map, computed here by hand from that map
+    model = get_model(name, pretrained=False).eval()
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fmap = model.features(x)
+        ref = getattr(fmap, pool)(dim=(2, 3))
+        ref = ref / ref.norm(dim=1, keepdim=True)
+        got = model(x)
+    assert model.dim == fmap.shape[1] == 1280
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+    other = {"amax": "mean", "mean": "amax"}[pool]
+    assert not torch.allclose(got, torch.nn.functional.normalize(
+        getattr(fmap, other)(dim=(2, 3)), dim=1), atol=1e-3)

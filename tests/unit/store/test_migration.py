@@ -13,13 +13,14 @@ from geomatch_app.store.check import check_database
 from geomatch_app.store.schema import parse_date_range
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "store_v1.sqlite"
+FIXTURE_V3 = Path(__file__).parents[2] / "fixtures" / "store_v3.sqlite"
 
 
 def test_v1_fixture_migrates_and_keeps_everything(tmp_path):
     db = tmp_path / "old.sqlite"
     shutil.copyfile(FIXTURE, db)
     store = Store(db)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     assert (tmp_path / "old.v1.bak.sqlite").is_file()  # a copy from before the migration
     qs = store.queries()
     assert [(q.title, q.archive_id, q.status) for q in qs] == [
@@ -44,7 +45,7 @@ def test_v1_fixture_migrates_and_keeps_everything(tmp_path):
     assert check_database(db).ok
     with sqlite3.connect(db) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4]
 
 
 def test_v3_keeps_decision_ids_and_guards(tmp_path):
@@ -66,6 +67,56 @@ def test_v3_keeps_decision_ids_and_guards(tmp_path):
     store.decide(qid, "none", curator="Ann")  # "none of these": a v3 status
     assert store.query(qid).status == "none"
     store.close()
+
+
+def _dump(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_v3_file_migrates_to_v4_keeping_every_decision_review_and_record(tmp_path):
+    db = tmp_path / "day.sqlite"
+    shutil.copyfile(FIXTURE_V3, db)
+    tables = ("decisions", "reviews", "images", "suggestion_runs")
+    before = {t: _dump(db, f"SELECT * FROM {t} ORDER BY id") for t in tables}
+    queries_before = _dump(db, "SELECT * FROM queries ORDER BY id")
+    store = Store(db)
+    assert store.schema_version == 4
+    backup = tmp_path / "day.v3.bak.sqlite"  # the file as it was, before the migration
+    assert backup.is_file()
+    assert _dump(backup, "SELECT max(version) FROM schema_version") == [(3,)]
+    assert _dump(backup, "SELECT * FROM decisions ORDER BY id") == before["decisions"]
+    for t in tables:  # every row kept, unchanged
+        assert _dump(db, f"SELECT * FROM {t} ORDER BY id") == before[t]
+    # the old query columns unchanged; the two new ones at their defaults
+    after = _dump(db, "SELECT * FROM queries ORDER BY id")
+    assert [row[:-2] for row in after] == queries_before
+    assert {row[-2:] for row in after} == {("", 1)}
+    qs = store.queries()
+    assert [(q.title, q.status, q.place_text, q.assigned_to, bool(q.use_prior))
+            for q in qs] == [("Market", "confirmed", "Lund, Stortorget", "", True),
+                             ("Street", "none", "Berlin", "", True),
+                             ("Harbour", "open", "", "", True),
+                             ("", "open", "", "", True)]
+    assert qs[3].unreadable == "not an image file"
+    assert store.negatives()[0][1].candidate_path == "/g/berlin_01.jpg"
+    assert [r.verdict for r in store.reviews()] == ["accept"]
+    # v4 at work: assign (undoable), turn the prior off
+    assert store.assign([qs[0].id, qs[1].id], "Bob", curator="Ann") == 2
+    assert [q.assigned_to for q in store.queries()][:2] == ["Bob", "Bob"]
+    assert store.curators() == ["Ann", "Bob", "Cleo"]
+    store.update_query(qs[1].id, use_prior=False)
+    assert not store.query(qs[1].id).use_prior
+    store.undo()
+    store.undo()
+    assert [q.assigned_to for q in store.queries()][:2] == ["", ""]
+    assert store.query(qs[1].id).use_prior
+    store.close()
+    assert check_database(db).ok
+    # opening again neither migrates nor overwrites the backup
+    stamp = backup.stat().st_mtime_ns
+    Store(db).close()
+    assert backup.stat().st_mtime_ns == stamp
 
 
 def test_newer_file_is_refused_untouched(tmp_path):

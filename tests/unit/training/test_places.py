@@ -92,3 +92,22 @@ def test_calibration_features_and_open_set_use_the_sequence_rule() -> None:
     assert candidate_features(near, st)[0, 1] == pytest.approx(0.9 - 0.6)  # 5: in the window
     q = Photo("q.png", place_id="seq_000")
     assert [c.place_id for c in without_place(q, cands, rule=rule)] == ["seq_009"]
+
+
+def test_the_pair_matrix_agrees_with_the_pairwise_rule() -> None:
+    rng = np.random.default_rng(0)
+    rule = rule_for(NORDLAND)
+    ids = ["nordland_00100", "nordland_00120", "nordland_00160", "nordland_00500", "other_1",
+           "other_1", "", "x_2"]
+    lats = [None, None, 50.0, 50.0001, None, 50.2, 50.0, None]
+    lons = [None, None, 8.0, 8.0, None, 8.0, 8.0, None]
+    for _ in range(20):
+        order = rng.permutation(len(ids))
+        a = [ids[i] for i in order]
+        la = [lats[i] for i in order]
+        lo = [lons[i] for i in order]
+        m = rule.related_matrix(la, lo, a)
+        for i in range(len(a)):
+            for j in range(len(a)):
+                want = rule.related(la[i], lo[i], a[i], la[j], lo[j], a[j])
+                assert m[i, j] == (-1 if want is None else int(want)), (a[i], a[j])
