@@ -19,15 +19,15 @@ than independent places once the long corridor sequence does not dominate the st
 Ground truth is the flat (exact) top-10 over the same stored vectors. Per index type: build
 time, ms/query (one query at a time, median), memory per photo (RAM of the search structure
 and disk of the descriptor store), Recall@1 (= top-1 agreement with flat) and Recall@10 (share
-of flat's top-10 found). At the largest size the automatic type (``ivffs`` above 100k) is
+of flat's top-10 found). At the largest size the automatic type (or ``--api-type``) is
 written through the real ``write_index`` (generation, SQLite photo table, float16 store) and
 opened in a fresh process: open time, resident memory, and ms/query through ``Index.search``
 (photo rows included).
 
 Usage: python benchmarks/bench_search.py [--sizes 100000 1000000] [--queries 200]
        python benchmarks/bench_search.py --small      # 20k and 50k: minutes on a laptop
-       python benchmarks/bench_search.py --sizes 1000000 --threads 2   # 1M alone, < 10 min
-       (--with-opq adds the previous IVF-PQ+OPQ default at the largest size: ~10 min more)
+       python benchmarks/bench_search.py --sizes 1000000 --api-type ivffs   # 1M, < 10 min
+       python benchmarks/bench_search.py --sizes 1000000 --compare   # both types, ~25 min
 Writes benchmarks/results/bench_search.json; the table goes to docs/performance.md.
 """
 
@@ -292,7 +292,7 @@ print(json.dumps({"open_s": t_open, "rss_before_open_mb": before, "rss_after_ope
 
 
 def run_size(n: int, gen: Generator, args, work: Path) -> dict:
-    from geomatch_app.index import IndexOptions
+    from geomatch_app.index import IndexOptions, choose_type
     from geomatch_app.index.structures import Structure, build, exact_search
 
     log.info("n=%d: drawing the gallery", n)
@@ -317,11 +317,12 @@ def run_size(n: int, gen: Generator, args, work: Path) -> dict:
     kinds = []
     if n <= args.hnsw_max:
         kinds.append(("hnsw", IndexOptions(type="hnsw")))
-    if not big or args.with_opq:  # the previous default for large galleries
+    api_type = choose_type(n) if args.api_type == "auto" else args.api_type
+    if not big or (args.compare and api_type != "ivfpq"):
         kinds.append(("ivfpq+opq", IndexOptions(type="ivfpq", opq=True, nprobe=args.nprobe)))
     if not (args.no_plain_ivfpq or big):
         kinds.append(("ivfpq", IndexOptions(type="ivfpq", opq=False, nprobe=args.nprobe)))
-    if not big:  # at the largest size the automatic choice is built through write_index
+    if not big or (args.compare and api_type != "ivffs"):
         kinds.append(("ivffs", IndexOptions(type="ivffs", nprobe=args.nprobe)))
     if args.pca:
         kinds.append((f"ivfpq+opq+pca{args.pca}", IndexOptions(type="ivfpq", pca=args.pca,
@@ -337,7 +338,7 @@ def run_size(n: int, gen: Generator, args, work: Path) -> dict:
     result = {"n": n, "dim": gen.dim, "queries": len(queries), "types": rows}
     if big:
         api, st, build_s = index_api(n, store, queries, args, work)
-        name = f"{st.type} (automatic)"
+        name = f"{st.type} ({'automatic' if args.api_type == 'auto' else 'chosen'})"
         rows[name] = measure(st, build_s, queries, truth, gen.dim)
         rows[name]["note"] = "built by write_index (store + photo table included)"
         log.info("%s: %s", name, rows[name])
@@ -397,9 +398,9 @@ def index_api(n, store, queries, args, work: Path):
                for i in range(n))
     fp = {"name": "synthetic", "kwargs": {}, "weight_hash": "bench", "dim": store.shape[1],
           "preprocess": {}}
-    log.info("n=%d: write_index (automatic type)", n)
+    log.info("n=%d: write_index (%s)", n, args.api_type)
     t0 = time.perf_counter()
-    write_index(folder, store, records, fp, IndexOptions(type="auto", nprobe=args.nprobe))
+    write_index(folder, store, records, fp, IndexOptions(type=args.api_type, nprobe=args.nprobe))
     write_s = time.perf_counter() - t0
     np.save(work / "queries.npy", queries)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -444,9 +445,12 @@ def main() -> None:
     ap.add_argument("--hnsw-max", type=int, default=200_000,
                     help="skip HNSW above this size (float32 vectors + graph in RAM)")
     ap.add_argument("--no-plain-ivfpq", action="store_true", help="skip IVF-PQ without OPQ")
-    ap.add_argument("--with-opq", action="store_true",
-                    help="at the largest size also build IVF-PQ+OPQ (the previous default; "
-                         "~10 min more at 1M)")
+    ap.add_argument("--api-type", default="auto", choices=("auto", "ivfpq", "ivffs", "hnsw"),
+                    help="type built through write_index at the largest size (auto: the "
+                         "automatic rule; ivffs builds in ~1-2 min at 1M, ivfpq in ~15)")
+    ap.add_argument("--compare", action="store_true",
+                    help="at the largest size also build the other large-gallery type "
+                         "(ivfpq+opq or ivffs) for a same-run comparison")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--opq-iterations", type=int, default=None,
                     help="OPQ rotation updates (default: the index's own setting)")

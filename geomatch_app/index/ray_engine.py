@@ -197,8 +197,6 @@ def build_index_ray(source, index_dir: str | Path, model_name: str = "effnetlite
             raise GeomatchError("none of the gallery photos could be read", index_dir,
                                 "check the files listed as skipped")
         kind = structures.choose_type(len(records)) if options.type == "auto" else options.type
-        if options.type == "auto" and kind == "ivffs":
-            kind = "ivfpq"  # the sharded builder below merges IVF-PQ lists; ivffs has none yet
         build_fn = _sharded_ivfpq(ray, shard_dir) if kind == "ivfpq" else None
         write_index(index_dir, vectors, records, fingerprint,
                     IndexOptions(**{**vars(options), "type": kind}), progress, build_fn)

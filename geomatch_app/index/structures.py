@@ -26,11 +26,12 @@ cosine similarities in that space.
 
 Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
 ``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
-HNSW below 100 000, IVF fast-scan (``ivffs``) from 100 000 on (HNSW needs the float32 vectors
-in RAM plus the graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; ``ivffs`` ~70 B in
-RAM). ``ivffs`` replaced ``ivfpq`` there after the 1M runs in docs/performance.md: 0.98–1.00 top-1
-agreement with flat at nprobe 512 of 1024 where OPQ + 8-bit PQ reached 0.97 at 256, and ~2
-minutes to build instead of ~10 (no OPQ rotation to learn at 1280-d).
+HNSW below 100 000, IVF-PQ+OPQ from 100 000 on (HNSW needs the float32 vectors in RAM plus the
+graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; IVF-PQ ~85 B in RAM). ``ivffs`` was
+measured against it at 1M in one run (docs/performance.md) and did not win the query: 0.98
+top-1 agreement / 0.86 R@10 at 21 ms (nprobe 512) against IVF-PQ+OPQ's 0.985 / 0.97 at 25 ms
+(nprobe 384) and 0.97 / 0.95 at 17 ms (256, the default); it builds 13× faster (70 vs 917 s),
+so it is offered for large galleries that are rebuilt often (``--index-type ivffs``).
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ class IndexOptions:
 
 
 def choose_type(n: int) -> str:
-    """The documented rule: flat < 10k photos, HNSW < 100k, IVF fast-scan above."""
+    """The documented rule: flat < 10k photos, HNSW < 100k, IVF-PQ (+OPQ) above."""
     if n < FLAT_MAX:
         return "flat"
-    return "hnsw" if n < HNSW_MAX else "ivffs"
+    return "hnsw" if n < HNSW_MAX else "ivfpq"
 
 
 def choose_nprobe_fs(nlist: int) -> int:
