@@ -2,11 +2,12 @@
 used, or the embedded demo the first time — and its queue ranked in the background.
 
 QtWebEngine is imported and the map's URL scheme registered before the QApplication exists
-(Qt requires both). torch, ONNX Runtime, faiss and OpenCV are imported in a thread that runs
-while Qt and the window are set up and is joined just before the window is shown
-(index/preload.py): imported later, from a job, loading their extension modules held the GIL
-for up to ~1 s at a time and froze the event loop (benchmarks/bench_startup.py).
-``GEOMATCH_PRELOAD=0`` turns it off (the window then appears sooner but stalls later).
+(Qt requires both). With ``GEOMATCH_PRELOAD=1``, torch, ONNX Runtime, faiss and OpenCV are
+imported in a thread that runs while Qt and the window are set up and is joined just before the
+window is shown (index/preload.py): imported later, from a job, loading their extension
+modules holds the GIL for up to ~1 s at a time and stalls the event loop. Off by default:
+measured on the 2-core machine (benchmarks/bench_startup.py) the preload removes the import
+stalls but shows the window ~2× later and leaves the longest stall (~0.4 s) as it was.
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ def prepare_demo(win: MainWindow) -> Worker:
 
 
 def start_preload():
-    """The preload thread (None when GEOMATCH_PRELOAD=0)."""
-    if os.environ.get("GEOMATCH_PRELOAD", "1").strip() == "0":
+    """The preload thread (None unless GEOMATCH_PRELOAD=1; see the module docstring)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp
+    if os.environ.get("GEOMATCH_PRELOAD", "0").strip() != "1":
         return None
     from geomatch_app.index.preload import preload_in_background
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp
     return preload_in_background()
 
 
