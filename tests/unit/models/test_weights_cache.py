@@ -10,7 +10,9 @@ from geomatch_app.models import backbones
 def test_weights_are_cached_as_safetensors_and_read_back_identically(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("GEOMATCH_HOME", str(tmp_path / "home"))
     src = tmp_path / "w.pth"
-    state = {"a.weight": torch.randn(3, 4), "b.bias": torch.arange(5.0)}
+    # not in alphabetical order: MobileNetV2's file is mapped by position, so order must survive
+    state = {"z.weight": torch.randn(3, 4), "b.bias": torch.arange(5.0),
+             "a.count": torch.tensor(7)}
     torch.save(state, src, _use_new_zipfile_serialization=False)  # the legacy format
     first = backbones.load_weights(str(src))
     copies = list((tmp_path / "home").rglob("*.safetensors"))
@@ -19,6 +21,7 @@ def test_weights_are_cached_as_safetensors_and_read_back_identically(tmp_path, m
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(a) or {})
     second = backbones.load_weights(str(src))  # from the copy: torch.load is not called
     assert calls == []
+    assert list(first) == list(second) == list(state)
     for k, v in state.items():
         assert torch.equal(first[k], v) and torch.equal(second[k], v)
     copies[0].write_bytes(b"damaged")  # a damaged copy falls back to the original file
