@@ -226,6 +226,21 @@ def load_model_for(fingerprint: dict, where: Path | str = "") -> PlaceModel:
 
 
 # -- building -------------------------------------------------------------------------------
+def gallery_photos(source, report: ImportReport | None = None) -> list[Photo]:
+    """The gallery photos of a folder, manifest or photo list (what both index writers take);
+    ``report`` receives what the import found. Raises GeomatchError when there are none."""
+    if isinstance(source, (str, Path)):
+        rep = load_photos(source, role="gallery")
+    else:
+        rep = ImportReport(photos=list(source))
+    if report is not None:
+        report.photos, report.no_location, report.skipped = rep.photos, rep.no_location, rep.skipped
+    if not rep.photos:
+        raise GeomatchError("no gallery photos found", source if isinstance(source, (str, Path))
+                            else None, "check the folder or the manifest's split column")
+    return rep.photos
+
+
 def build_index(source: str | Path | Sequence[Photo], index_dir: str | Path,
                 model_name: str = DEFAULT_MODEL,
                 device: str = "auto", progress: Progress | None = None,
@@ -243,16 +258,7 @@ def build_index(source: str | Path | Sequence[Photo], index_dir: str | Path,
 
     progress = progress or Progress()
     index_dir = Path(index_dir)
-    if isinstance(source, (str, Path)):
-        rep = load_photos(source, role="gallery")
-    else:
-        rep = ImportReport(photos=list(source))
-    if report is not None:
-        report.photos, report.no_location, report.skipped = rep.photos, rep.no_location, rep.skipped
-    photos = rep.photos
-    if not photos:
-        raise GeomatchError("no gallery photos found", source if isinstance(source, (str, Path))
-                            else None, "check the folder or the manifest's split column")
+    photos = gallery_photos(source, report)
 
     old: Index | None = None
     if not rebuild and is_index(index_dir):

@@ -37,9 +37,9 @@ import numpy as np
 
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Progress
-from geomatch_app.data.gallery import ImportReport, load_photos
+from geomatch_app.data.gallery import ImportReport
 from geomatch_app.index import structures
-from geomatch_app.index.faiss_index import Index, _file_key, write_index
+from geomatch_app.index.faiss_index import Index, _file_key, gallery_photos, write_index
 from geomatch_app.index.metadata import from_photo
 from geomatch_app.index.structures import IndexOptions, Structure
 
@@ -148,14 +148,7 @@ def build_index_ray(source, index_dir: str | Path, model_name: str = "effnetlite
     progress = progress or Progress()
     options = options or IndexOptions()
     index_dir = Path(index_dir)
-    rep = load_photos(source, role="gallery") if isinstance(source, (str, Path)) \
-        else ImportReport(photos=list(source))
-    if report is not None:
-        report.photos, report.no_location, report.skipped = rep.photos, rep.no_location, rep.skipped
-    photos = rep.photos
-    if not photos:
-        raise GeomatchError("no gallery photos found", source if isinstance(source, (str, Path))
-                            else None, "check the folder or the manifest's split column")
+    photos = gallery_photos(source, report)
     if options.pca:
         raise GeomatchError("--pca is not supported with --engine ray yet", None,
                             "index without --pca, or with the default engine")

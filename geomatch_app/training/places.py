@@ -65,24 +65,28 @@ class PlaceRule:
             return None
         if a_place == b_place:
             return True
-        if self.sequences:
-            fa, fb = _frame(a_place), _frame(b_place)
-            steps = dict(self.sequences)
-            if fa and fb and fa[0] == fb[0] and fa[0] in steps:
-                return abs(fa[1] - fb[1]) <= self.tolerance * steps[fa[0]]
-        return False
+        apart = self._steps_apart(a_place, b_place)
+        return apart is not None and apart <= self.tolerance
 
     def related(self, a_lat, a_lon, a_place: str, b_lat, b_lon, b_place: str) -> bool | None:
         """Like :meth:`same`, but frames of a sequence within ±WINDOW steps are related too:
         the photos the calibration must not take for "another place" that looks alike."""
         same = self.same(a_lat, a_lon, a_place, b_lat, b_lon, b_place)
-        if same is False and self.sequences:
-            fa, fb = _frame(a_place), _frame(b_place)
-            steps = dict(self.sequences)
-            if fa and fb and fa[0] == fb[0] and fa[0] in steps \
-                    and None in (a_lat, a_lon, b_lat, b_lon):
-                return abs(fa[1] - fb[1]) <= WINDOW * steps[fa[0]]
+        if same is False and None in (a_lat, a_lon, b_lat, b_lon):
+            apart = self._steps_apart(a_place, b_place)
+            return apart is not None and apart <= WINDOW
         return same
+
+    def _steps_apart(self, a_place: str, b_place: str) -> float | None:
+        """How many sequence steps apart two frames of one detected sequence are (None when
+        the ids are not frames of the same sequence)."""
+        if not self.sequences:
+            return None
+        fa, fb = _frame(a_place), _frame(b_place)
+        steps = dict(self.sequences)
+        if fa and fb and fa[0] == fb[0] and fa[0] in steps:
+            return abs(fa[1] - fb[1]) / steps[fa[0]]
+        return None
 
     def related_matrix(self, lats, lons, places) -> np.ndarray:
         """:meth:`related` of every pair at once, as int8: 1 related, 0 not, -1 unknown.
