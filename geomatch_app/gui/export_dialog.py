@@ -17,12 +17,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QWidget,
 )
 
 from geomatch_app.app import export as app_export
 from geomatch_app.core.paths import user_data_dir
 from geomatch_app.gui.jobs import start_for
+from geomatch_app.gui.layout import with_browse
 from geomatch_app.gui.messages import describe
 from geomatch_app.gui.worker import Worker
 
@@ -48,13 +48,6 @@ class ExportDialog(QDialog):
             self.format.setItemData(self.format.count() - 1, FORMAT_HELP.get(fmt, fmt), 3)
         self.format.setCurrentText("manifest")
         self.out = QLineEdit(str(user_data_dir() / "exports" / "labelled-set"))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        out_row = QWidget()
-        lay = QHBoxLayout(out_row)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.out, 1)
-        lay.addWidget(browse)
         self.curator = QComboBox()
         self.curator.addItem("all curators")
         curators = sorted({r.curator for r in win.queue.rows() if r.curator})
@@ -77,7 +70,7 @@ class ExportDialog(QDialog):
         close.clicked.connect(self.close)
         form = QFormLayout(self)
         form.addRow("Format", self.format)
-        form.addRow("Folder", out_row)
+        form.addRow("Folder", with_browse(self.out, self._browse))
         form.addRow("Curator", self.curator)
         form.addRow("", self.require_review)
         form.addRow("", self.negatives)

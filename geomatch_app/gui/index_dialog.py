@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from geomatch_app.core.paths import user_data_dir
 from geomatch_app.gui.jobs import start_for
+from geomatch_app.gui.layout import with_browse
 from geomatch_app.gui.messages import describe
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
@@ -111,8 +112,8 @@ class IndexDialog(QDialog):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         form = QFormLayout(self)
-        form.addRow("Gallery", _with_browse(self.source, self._browse_menu()))
-        form.addRow("Index folder", _with_browse(self.out, self._browse_out))
+        form.addRow("Gallery", with_browse(self.source, self._browse_menu()))
+        form.addRow("Index folder", with_browse(self.out, self._browse_out))
         form.addRow("", self.add_to_open)
         form.addRow("Model", self.model)
         form.addRow(self.warning)
@@ -252,17 +253,3 @@ class IndexDialog(QDialog):
     def _on_cancelled(self) -> None:
         self.build_button.setEnabled(True)
         self.status.setText("Cancelled; the previous index (if any) is unchanged.")
-
-
-def _with_browse(edit: QLineEdit, slot_or_menu) -> QWidget:
-    box = QWidget()
-    lay = QHBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(edit, 1)
-    b = QPushButton("Browse…")
-    if isinstance(slot_or_menu, QMenu):
-        b.setMenu(slot_or_menu)
-    else:
-        b.clicked.connect(slot_or_menu)
-    lay.addWidget(b)
-    return box

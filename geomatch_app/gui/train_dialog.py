@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from geomatch_app.core.paths import user_data_dir
 from geomatch_app.gui.jobs import start_for
+from geomatch_app.gui.layout import with_browse
 from geomatch_app.gui.messages import describe
 from geomatch_app.gui.settings import Settings
 from geomatch_app.gui.worker import Worker
@@ -150,9 +151,9 @@ class TrainDialog(QDialog):
         form = QFormLayout()
         form.addRow("Base model", self.model)
         form.addRow("Data", self.data_label)
-        form.addRow("Manifest", _with_browse(self.manifest, self._browse_manifest))
+        form.addRow("Manifest", with_browse(self.manifest, self._browse_manifest))
         form.addRow("", self.use_queue)
-        form.addRow("Target photos", _with_browse(self.target_dir, self._browse_target))
+        form.addRow("Target photos", with_browse(self.target_dir, self._browse_target))
         opts = QHBoxLayout()
         for label, w in (("epochs", self.epochs), ("lr", self.lr), ("batch", self.batch)):
             opts.addWidget(QLabel(label))
@@ -366,12 +367,3 @@ def _box(layout) -> QWidget:
     layout.setContentsMargins(0, 0, 0, 0)
     w.setLayout(layout)
     return w
-
-
-def _with_browse(edit: QLineEdit, slot) -> QWidget:
-    row = QHBoxLayout()
-    row.addWidget(edit, 1)
-    b = QPushButton("Browse…")
-    b.clicked.connect(slot)
-    row.addWidget(b)
-    return _box(row)
