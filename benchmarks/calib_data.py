@@ -77,6 +77,25 @@ def collect(name: str, model: str = "effnetlite2-gem", device: str = "cpu") -> S
     return SetData(name, idx_dir, queries, idx.photos, qdesc[ok], idx.descriptors())
 
 
+def all_queries(name: str, model: str = "effnetlite2-gem") -> tuple[list[Photo], np.ndarray]:
+    """Every query photo of the set (Nordland not subsampled) and its descriptor, cached as
+    ``allq.npy``: sequence matching needs the frames around each evaluated query."""
+    d = collect(name, model)
+    work = d.index_dir.parent
+    photos = load_photos(shared_data_dir() / name / "manifest.csv", role="query").photos
+    qfile = work / "allq.npy"
+    if qfile.exists():
+        descs = np.load(qfile)
+    else:
+        from geomatch_app.index import Index
+
+        descs = Index.open(d.index_dir).embed_paths([p.path for p in photos])
+        np.save(qfile, descs)
+    if len(descs) != len(photos):
+        raise SystemExit(f"{qfile}: cached queries do not match the set; delete it")
+    return photos, descs
+
+
 if __name__ == "__main__":
     import sys
     import time

@@ -168,11 +168,17 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--no-verify", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="measure only")
+    ap.add_argument("--sequence", action="store_true",
+                    help="fit and measure only the sequence-matching part (training.sequence) "
+                         "and add it to the model's existing calibration file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
     torch.set_num_threads(1)
+    if args.sequence:
+        sequence_main(args)
+        return
     t0 = time.perf_counter()
     verifier = None if args.no_verify else CachedVerifier(cache_dir() / args.model
                                                           / "inliers.json")
@@ -297,6 +303,71 @@ def main() -> None:
                   f"mean confidence {_f(v['mean_confidence'])}")
     if rerank:
         print("rerank:", json.dumps(rerank["per_set"]))
+
+
+def sequence_main(args) -> None:
+    """Sequence matching on the two image sequences, its fit added to the calibration file;
+    the pooled figures combine it with the photo sets' out-of-fold p (verified features, a fit
+    on the photo sets only) — what the app gives: photos alone, frames with their neighbours."""
+    from benchmarks.calib_sequence import fit_sequence, sequence_samples, subset
+    from geomatch_app.training.calibration import Calibration
+    from geomatch_app.training.sequence import DEFAULT_HALF
+
+    path = builtin_calibration_path(args.model)
+    cal = Calibration.load(path)
+    t_match, t_no = cal.match_threshold, cal.no_match_threshold
+    seq_sets, photo = [], Samples()
+    verifier = CachedVerifier(cache_dir() / args.model / "inliers.json")
+    offset = 0
+    for name in SETS:
+        d = collect(name, args.model)
+        data = LabelledSet(name, d.queries, d.gallery, d.qdesc, d.gdesc)
+        st = gallery_stats(d.gdesc, d.gallery)
+        if name in SEQUENCES:
+            seq_sets.append((data, st))
+            continue
+        set_samples(data, st, samples=photo, verifier=verifier, query_offset=offset)
+        offset += len(d.queries)
+    verifier.save()
+    results = {"model": args.model, "half": DEFAULT_HALF, "thresholds": [t_match, t_no]}
+    by_half = {}
+    for half in sorted({5, 10, DEFAULT_HALF}):
+        seq, r1 = sequence_samples(seq_sets, half, args.model)
+        model, meas = fit_sequence(seq, t_match, t_no)
+        by_half[half] = (seq, model, meas)
+        results[f"half_{half}"] = {"R@1": r1, **{k: v for k, v in meas.items() if k != "p_cv"}}
+        print(f"half {half}: R@1 {json.dumps(r1)}")
+        for n, r in [("pooled", meas["pooled"]), *meas["per_set"].items()]:
+            print(f"   {n:20s} n={r['n']:4d} AUROC {_f(r['auroc'])} ECE {_f(r['ece'])} "
+                  f"removed→no_match {_f(r['removed_flagged_no_match'])} "
+                  f"correct→match {_f(r['correct_kept_match'])}")
+    seq, model, meas = by_half[DEFAULT_HALF]
+    a = photo.arrays()
+    p_photo = cross_validated_p(a["x"], a["y"], place_folds(a["group"]),
+                                balance_weights(a["set"]), VERIFIED_FEATURES)
+    top = subset(photo, a["top1"])
+    p_top = p_photo[a["top1"]]
+    both = Samples(*(list(u) + list(v) for u, v in zip(
+        ([np.zeros(1)] * len(top.y), top.y, top.group, top.set_name, top.top1, top.open_set,
+         top.query, top.inliers),
+        ([np.zeros(1)] * len(seq.y), seq.y, seq.group, seq.set_name, seq.top1, seq.open_set,
+         [q + 10_000 for q in seq.query], seq.inliers), strict=True)))
+    p_both = np.concatenate([p_top, meas["p_cv"]])
+    results["photo_sets"] = measure(p_top, top, t_match, t_no)
+    results["all_sets_pooled"] = measure(p_both, both, t_match, t_no)
+    for n in ("photo_sets", "all_sets_pooled"):
+        r = results[n]
+        print(f"{n:20s} n={r['n']:4d} AUROC {_f(r['auroc'])} ECE {_f(r['ece'])} "
+              f"removed→no_match {_f(r['removed_flagged_no_match'])} "
+              f"correct→match {_f(r['correct_kept_match'])}")
+    out = Path(__file__).parent / "results" / f"calibrate_{args.model}_sequence.json"
+    out.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    if not args.no_write:
+        cal.sequence = model
+        cal.report["sequence"] = {"half": DEFAULT_HALF,
+                                  "place_disjoint_5fold": results[f"half_{DEFAULT_HALF}"],
+                                  "script": "benchmarks/calibrate.py --sequence"}
+        print(f"calibration: {cal.save(path)}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,14 @@ class RankResult:
     sigma_km: float | None = field(default=None, repr=False)
     params: dict | None = field(default=None, repr=False)  # the stored run's complete key
     prior: prior_.Prior | None = None  # the place prior applied (app.prior), or why none
+    sequence_frames: int = 0  # ranked with this many frames of its recording (0: alone)
+
+    def sequence_note(self) -> str:
+        """One line on sequence matching for both front ends, "" for a photo ranked alone."""
+        if not self.sequence_frames:
+            return ""
+        return (f"Ranked as a frame of a recording: {self.sequence_frames} neighbouring frames "
+                "in its folder matched in order against the gallery's sequence")
 
     def to_json(self) -> dict:
         return {"query": self.path, "model": self.model, "verdict": self.verdict,
@@ -71,6 +79,7 @@ class RankResult:
                 "candidates": [c.to_json() for c in self.candidates],
                 "estimate": self.estimate.to_json() if self.estimate else None,
                 "query_id": self.query_id, "run_id": self.run_id,
+                "sequence_frames": self.sequence_frames,
                 "prior": self.prior.to_json() if self.prior and self.prior.text else None}
 
 
@@ -85,28 +94,54 @@ def check_params(k: int, sigma_km: float | None) -> None:
 
 
 def run_params(project: Project, k: int, sigma_km: float | None,
-               verify: bool | None = None, prior: prior_.Prior | None = None) -> dict:
+               verify: bool | None = None, prior: prior_.Prior | None = None,
+               sequence: tuple[int, int] = (0, 0)) -> dict:
     """What a stored run must match to be re-used (a new calibration ranks again, and so
-    does another place prior; a run without a prior keeps the parameters it always had)."""
+    does another place prior or another set of neighbouring frames; a run without either
+    keeps the parameters it always had)."""
     params = {"k": k, "sigma_km": sigma_km, "index": content_key(project.index),
               "calibration": model_calibration(project).key, "verify": verify}
     key = prior.key() if prior is not None else None
-    return {**params, "prior": key} if key else params
+    if key:
+        params["prior"] = key
+    if sequence[1]:
+        params["sequence"] = {"half": sequence[0], "frames": sequence[1]}
+    return params
+
+
+def sequence_plan(project: Project, path: str, sequence: bool | None) -> tuple[int, int]:
+    """(half window, frames found) when ``path`` is ranked with its neighbouring frames
+    (training.sequence): ``sequence`` None = when the photo is one of a folder of numbered
+    frames, the gallery holds an image sequence and the model's calibration (if any) has a
+    sequence fit; False never; True whenever frames and a gallery sequence exist."""
+    if sequence is False or project.index is None:
+        return 0, 0
+    from geomatch_app.training import sequence as seq
+
+    cal = model_calibration(project).calibration
+    if sequence is None and cal is not None and getattr(cal, "sequence", None) is None:
+        return 0, 0
+    frames = seq.neighbour_files(path, seq.DEFAULT_HALF)
+    if not frames or not seq.index_order(project.index).usable:
+        return 0, 0
+    return seq.DEFAULT_HALF, len(frames)
 
 
 def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
          sigma_km: float | None = None, progress: Progress | None = None,
          reuse: bool = True, record: bool = True, verify: bool | None = None,
-         wait: bool = True, place: str | None = None, use_prior: bool = True) -> RankResult:
+         wait: bool = True, place: str | None = None, use_prior: bool = True,
+         sequence: bool | None = None) -> RankResult:
     """Rank the gallery for ``path``. Raises ImageError (naming the file) when the photo
     cannot be read, GeomatchError when no index is open. ``verify`` None: geometric
     verification when the model's calibration uses it. ``wait`` False returns after the first
     stage (``result.pending`` then says :func:`verify_ranking` is still to run). The catalogue
     place of the photo (or ``place``) narrows the ranking unless ``use_prior`` is False or the
-    curator turned it off for the photo (``app.prior``)."""
+    curator turned it off for the photo (``app.prior``). ``sequence``: rank a frame of a
+    recording with its neighbouring frames (:func:`sequence_plan`; None = automatically)."""
     result = rank_first(project, path, k=k, sigma_km=sigma_km, progress=progress,
                         reuse=reuse, record=record, verify=verify,
-                        place=place, use_prior=use_prior)
+                        place=place, use_prior=use_prior, sequence=sequence)
     if wait and result.pending:
         result = verify_ranking(project, result, progress=progress, record=record)
     return result
@@ -115,10 +150,12 @@ def rank(project: Project, path: str | Path, *, k: int = DEFAULT_K,
 def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
                sigma_km: float | None = None, progress: Progress | None = None,
                reuse: bool = True, record: bool = True, verify: bool | None = None,
-               place: str | None = None, use_prior: bool = True) -> RankResult:
+               place: str | None = None, use_prior: bool = True,
+               sequence: bool | None = None) -> RankResult:
     """Stage 1: the ranking with the base calibration, stored at once. ``pending`` on the
     result when verification is due (the model's calibration has a verified fit, or
-    ``verify`` is True)."""
+    ``verify`` is True; never for a sequence ranking, whose calibration has no verified
+    fit)."""
     check_params(k, sigma_km)
     progress = progress or Progress()
     index = project.index
@@ -127,9 +164,10 @@ def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
     path = str(Path(path).expanduser().resolve())
     progress.step(0, 3, f"ranking {Path(path).name}")
     mc = model_calibration(project)
-    due = verification_due(mc.calibration, verify)
+    plan = sequence_plan(project, path, sequence)
+    due = verification_due(mc.calibration, verify) and not plan[1]
     prior = prior_.for_query(None, None, place=place, use=use_prior)
-    params = run_params(project, k, sigma_km, verify, prior)
+    params = run_params(project, k, sigma_km, verify, prior, plan)
     first_params = {**params, **PENDING} if due else params
     query_id = None
     store_error = ""
@@ -138,7 +176,7 @@ def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
         try:
             query_id = curation.ensure_query(project.store, path)
             prior = prior_.for_query(project.store, query_id, place=place, use=use_prior)
-            params = run_params(project, k, sigma_km, verify, prior)
+            params = run_params(project, k, sigma_km, verify, prior, plan)
             first_params = {**params, **PENDING} if due else params
             if reuse:
                 found = stored_run(project, query_id, params, first_params)
@@ -147,20 +185,22 @@ def rank_first(project: Project, path: str | Path, *, k: int = DEFAULT_K,
                     run, pending = found
                     result = from_run(run, path, sigma_km)
                     return replace(result, pending=pending, params=params, sigma_km=sigma_km,
-                                   prior=prior_.restate(prior, result.candidates))
+                                   prior=prior_.restate(prior, result.candidates),
+                                   sequence_frames=plan[1])
         except (GeomatchError, OSError) as exc:
             log.warning("%s: the store could not be read: %s", path, exc)
             store_error = f"{path}: could not read the database ({exc})"
-    cands = index.search_paths([path], k=prior_.shortlist_k(k, prior))[0]
+    cands, frames = _search(project, path, prior_.shortlist_k(k, prior), plan, progress)
     cands, prior = prior_.apply(cands, prior, k)
     progress.step(1, 3, "calibrating")
-    cands, verdict, p_best = base_judgement(project, path, cands)
+    cands, verdict, p_best = base_judgement(project, path, cands, sequence=bool(frames))
     progress.step(2, 3, "estimating location")
     est = calibrated_estimate(cands, sigma_km)
     cands = with_distances(cands, est)
     result = RankResult(path, cands, est, index.model_name, query_id=query_id,
                         store_error=store_error, verdict=verdict, p_best=p_best,
-                        pending=due, sigma_km=sigma_km, params=params, prior=prior)
+                        pending=due, sigma_km=sigma_km, params=params, prior=prior,
+                        sequence_frames=frames)
     if record and query_id is not None:
         try:
             result.run_id = project.store.record_suggestions(
@@ -231,17 +271,30 @@ def stored_run(project: Project, query_id: int, params: dict, first_params: dict
     return None
 
 
-def base_judgement(project: Project, path: str, cands: list[Candidate]
-                   ) -> tuple[list[Candidate], str | None, float | None]:
+def _search(project: Project, path: str, k: int, plan: tuple[int, int],
+            progress: Progress) -> tuple[list[Candidate], int]:
+    """The candidates and the number of frames they were ranked with (0: the photo alone)."""
+    if plan[1]:
+        from geomatch_app.training.sequence import rank_frames
+
+        found = rank_frames(project.index, path, k, plan[0])
+        if found is not None:
+            return found.candidates, found.frames
+    return project.index.search_paths([path], k=k)[0], 0
+
+
+def base_judgement(project: Project, path: str, cands: list[Candidate],
+                   sequence: bool = False) -> tuple[list[Candidate], str | None, float | None]:
     """Stage 1's reading of the scores: p_match from the descriptor-only calibration (the
-    ranking itself is not changed); raw scores and no verdict without a calibration."""
+    ranking itself is not changed), or its sequence fit for a sequence ranking; raw scores
+    and no verdict without a calibration."""
     cal = model_calibration(project).calibration
-    if cal is None or not cands:
+    if cal is None or not cands or (sequence and getattr(cal, "sequence", None) is None):
         return sorted(cands, key=lambda c: c.rank), None, None
     from geomatch_app.training.calibration import judge
 
     judged = judge(project.index, path, cands, verify=False, calibration=cal,
-                   stats=gallery_stats(project))
+                   stats=gallery_stats(project), sequence=sequence)
     return judged.candidates, judged.verdict, judged.p_best
 
 
@@ -343,6 +396,8 @@ def format_result(result: RankResult) -> str:
     lines = [format_table(result.candidates)]
     if result.prior is not None and result.prior.describe():
         lines.append(result.prior.describe())
+    if result.sequence_note():
+        lines.append(result.sequence_note())
     if result.verdict is not None:
         lines.append(f"verdict: {result.verdict} — {VERDICT_TEXT[result.verdict]} "
                      f"(best p_match {result.p_best:.2f})")

@@ -45,6 +45,11 @@ def add_parser(sub) -> None:
                    help="cpu, cuda or auto (default)")
     p.add_argument("--no-verify", action="store_true",
                    help="calibration without geometric verification of the top 5 (faster)")
+    p.add_argument("--sequence", action="store_true",
+                   help="rank each query that is a frame of a query sequence (place ids "
+                   "name_<number>) with up to 15 neighbouring query frames either side, when "
+                   "the gallery is an image sequence too (sequence matching, as `geomatch "
+                   "query` does by default for a folder of numbered frames)")
     p.set_defaults(func=run)
 
 
@@ -79,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
         verifier = Verifier()  # inliers depend on the photos only: shared by every index
     for index_dir in args.index:
-        model, qs, rankings, votes, centroid = _rank(
-            index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device)
+        model, qs, rankings, votes, centroid, seq = _rank(
+            index_dir, queries, max(max(RECALL_NS), k), args.geocell_size, m, args.device,
+            args.sequence)
         rankings_by_run.append((index_dir, {q.path: [c.path for c in cands]
                                             for q, cands in zip(qs, rankings, strict=True)}))
         label = Path(index_dir).name or str(index_dir)
@@ -89,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             m=m, k=k, geocell_votes=votes, geocell_centroid=centroid,
             n_skipped=n_unlabelled + len(report.skipped) + len(queries) - len(qs),
             progress=terminal_progress(f"scoring {label}")))
-        results[-1].calibration = _calibration(index_dir, qs, rankings, args, verifier)
+        results[-1].calibration = _calibration(index_dir, qs, rankings, args, verifier, seq)
+        if args.sequence:
+            print(f"{label}: {sum(seq)} of {len(qs)} queries ranked with their neighbouring "
+                  "frames (sequence matching)")
 
     summaries = [r.summary() for r in results]
     vpr = _gmberton_recall(args.queries, report.photos, args.index, rankings_by_run)
@@ -146,9 +155,11 @@ def _gmberton_recall(source: str, queries, index_dirs, rankings_by_run) -> list[
     return out
 
 
-def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict | None:
+def _calibration(index_dir: str, queries, rankings, args, verifier=None,
+                 sequence: list[bool] | None = None) -> dict | None:
     """calibration_summary of one index (None when its model has no calibration): every
-    query judged on its ranking and on the gallery without its true place (open set)."""
+    query judged on its ranking and on the gallery without its true place (open set). A
+    sequence ranking is read by the calibration's sequence fit, without verification."""
     from geomatch_app.index import Index
     from geomatch_app.training.calibration import (
         index_gallery_stats,
@@ -163,6 +174,11 @@ def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict
     cal = load_calibration(idx.fingerprint)
     if cal is None or not rankings:
         return None
+    sequence = sequence or [False] * len(queries)
+    if any(sequence) and cal.sequence is None:
+        print(f"{index_dir}: the calibration of {idx.model_name} has no sequence fit; "
+              "sequence rankings are not judged", file=sys.stderr)
+        return None
     stats = index_gallery_stats(idx)  # computed once, cached in the index folder
     rule = stats.place_rule(args.threshold) if stats is not None else None
     verify = verifier is not None and cal.verified is not None
@@ -170,12 +186,12 @@ def _calibration(index_dir: str, queries, rankings, args, verifier=None) -> dict
     judged, removed, reranked = [], [], []
     for i, (q, cands) in enumerate(zip(queries, rankings, strict=True)):
         bar.step(i, len(queries), "judging")
-        kw = {"calibration": cal, "verify": verify, "rerank": False, "verifier": verifier,
-              "stats": stats}
+        kw = {"calibration": cal, "verify": verify and not sequence[i], "rerank": False,
+              "verifier": verifier, "stats": stats, "sequence": sequence[i]}
         j = judge(idx, q.path, cands, **kw)
         judged.append(j)
         reranked.append(rerank_by_p(j.candidates, int(cal.rerank.get("k", 5))))
-        rest = without_place(q, cands, args.threshold, rule)
+        rest = without_place(q, cands, args.threshold, rule, related=sequence[i])
         removed.append(judge(idx, q.path, rest, **kw) if rest else None)
     bar.step(len(queries), len(queries), "judged")
     return calibration_summary(queries, judged, removed, cal.match_threshold,
@@ -201,8 +217,10 @@ def _calibration_line(res) -> str:
     return line
 
 
-def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: str):
-    """Rankings plus geocell-baseline predictions for the queries that could be embedded."""
+def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: str,
+          sequence: bool = False):
+    """Rankings plus geocell-baseline predictions for the queries that could be embedded, and
+    per query whether it was ranked with its neighbouring frames (``sequence``)."""
     import numpy as np
 
     from geomatch_app.geo.geocell import (
@@ -224,13 +242,16 @@ def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: 
     queries = [q for q, good in zip(queries, ok, strict=True) if good]
     descs = descs[ok]
     rankings = idx.search(descs, k=k) if len(descs) else []
+    used = [False] * len(rankings)
+    if sequence and len(descs):
+        used = _sequence_rankings(idx, queries, descs, rankings, k)
 
     gallery = idx.photos
     lat = np.array([np.nan if p.lat is None else p.lat for p in gallery])
     lon = np.array([np.nan if p.lon is None else p.lon for p in gallery])
     cells = build_geocells(lat, lon, max_photos=geocell_size)
     if not cells:
-        return idx.model_name, queries, rankings, None, None
+        return idx.model_name, queries, rankings, None, None, used
     gallery_cell = {p.path: -1 for p in gallery}
     for c in cells:
         for i in c.members:
@@ -241,4 +262,28 @@ def _rank(index_dir: str, queries, k: int, geocell_size: int, m: float, device: 
         votes.append(None if cell is None else (cell.lat, cell.lon))
     cd = cell_descriptors(idx.descriptors(), cells)
     centroid = [(cells[i].lat, cells[i].lon) for i in predict_by_centroid(descs, cd)]
-    return idx.model_name, queries, rankings, votes, centroid
+    return idx.model_name, queries, rankings, votes, centroid, used
+
+
+def _sequence_rankings(idx, queries, descs, rankings, k: int) -> list[bool]:
+    """Replace the ranking of every query frame that has neighbouring query frames by its
+    sequence ranking (training.sequence), in place; which ones were replaced."""
+    from geomatch_app.training.sequence import (
+        index_order,
+        query_offsets,
+        sequence_search,
+    )
+
+    order = index_order(idx)
+    used = [False] * len(queries)
+    if not order.usable:
+        print(f"{idx.folder}: the gallery holds no image sequence; every query ranked alone",
+              file=sys.stderr)
+        return used
+    for i, offs in enumerate(query_offsets([q.place_id for q in queries])):
+        if offs:
+            ids, scores, _n = sequence_search(idx.structure.search,
+                                              {o: descs[r] for o, r in offs.items()}, order, k)
+            rankings[i] = idx.candidates(ids[None], scores[None])[0]
+            used[i] = True
+    return used

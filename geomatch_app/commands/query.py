@@ -33,6 +33,11 @@ def add_parser(sub) -> None:
                    "default: the photo's catalogue place in --db")
     p.add_argument("--no-prior", action="store_true",
                    help="do not narrow the ranking by the place (catalogue or --place)")
+    p.add_argument("--sequence", choices=("auto", "on", "off"), default="auto",
+                   help="rank a frame of a recording (a folder of numbered frames, e.g. "
+                   "frame_0012.jpg) together with up to 15 frames either side when the gallery "
+                   "is an image sequence too: auto (default) when the model's calibration has a "
+                   "sequence fit, on, or off (the photo alone). JSON: 'sequence_frames'")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table "
                    "(with a 'prior' field: the region used, or why none)")
     p.set_defaults(func=run)
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = rank(project, args.photo, k=args.k, sigma_km=args.sigma_km,
                       verify=False if args.no_verify else None, place=args.place,
-                      use_prior=not args.no_prior)
+                      use_prior=not args.no_prior,
+                      sequence={"auto": None, "on": True, "off": False}[args.sequence])
     finally:
         project.close()
     print(json.dumps(result.to_json(), indent=1) if args.json else format_result(result))

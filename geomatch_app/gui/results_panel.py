@@ -85,5 +85,6 @@ class ResultsPanel(QWidget):
                                 note=verification_note(result))
         self.label.setText(describe_result(result))
         line = result.prior.describe() if result.prior is not None else ""
+        line = "\n".join(t for t in (line, result.sequence_note()) if t)
         self.prior.setText(line)
         self.prior.setVisible(bool(line))

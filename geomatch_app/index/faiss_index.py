@@ -169,6 +169,12 @@ class Index:
         if len(self) == 0 or len(descs) == 0:
             return [[] for _ in descs]
         scores, ids = self.structure.search(descs, k)
+        return self.candidates(ids, scores)
+
+    def candidates(self, ids: np.ndarray, scores: np.ndarray) -> list[list[Candidate]]:
+        """Ranked candidates of rows of gallery ``ids`` (< 0: none) with their ``scores``,
+        one list per row of the (n, k) arrays."""
+        ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
         rows = self.table.rows([int(i) for i in ids.ravel() if i >= 0])
         it = iter(rows)
         results = []

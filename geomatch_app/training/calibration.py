@@ -91,12 +91,16 @@ def _related(a: Candidate | Photo, b: Candidate | Photo, rule: PlaceRule) -> boo
 
 def without_place(query: Photo, candidates: Sequence[Candidate],
                   threshold_m: float = DEFAULT_THRESHOLD_M,
-                  rule: PlaceRule | None = None) -> list[Candidate]:
+                  rule: PlaceRule | None = None, related: bool = False) -> list[Candidate]:
     """The ranking the query would get from a gallery *without its true place*: every
-    candidate that matches the query is dropped and the rest re-ranked 1..n (open-set test)."""
+    candidate that matches the query is dropped and the rest re-ranked 1..n (open-set test).
+    ``related``: drop the frames within the related window too (places.WINDOW) — for a
+    sequence ranking, where the frames 3–5 steps away score almost as the true one
+    (benchmarks/calib_sequence.py)."""
     rule = rule or PlaceRule(threshold_m)
+    drop = _related if related else _same
     keep = [c for c in sorted(candidates, key=lambda c: c.rank)
-            if not _same(query, c, rule)]
+            if not drop(query, c, rule)]
     return [replace(c, rank=i) for i, c in enumerate(keep, start=1)]
 
 
@@ -402,12 +406,18 @@ class Calibration:
     rerank: dict = field(default_factory=dict)  # {"default": bool, "k": int, "per_set": {...}}
     report: dict = field(default_factory=dict)  # how it was fitted and what it measured
     inherited_from: str = ""  # set when a fine-tuned model reuses its base model's fit
+    # rankings of a frame with its neighbouring frames (training.sequence): fitted on the top-1
+    # of sequence rankings of the shared image sequences (benchmarks/calibrate.py --sequence)
+    sequence: Logistic | None = None
 
     # -- use ---------------------------------------------------------------------------------
     def p_match(self, candidates: Sequence[Candidate], stats: GalleryStats | None,
-                inliers: Sequence[int | None] | None = None) -> np.ndarray:
+                inliers: Sequence[int | None] | None = None,
+                sequence: bool = False) -> np.ndarray:
         """P(same place) for each candidate, in the order given. Candidates with an inlier
-        count (not None) use the verified fit, the others the descriptor-only one."""
+        count (not None) use the verified fit, the others the descriptor-only one;
+        ``sequence``: the scores are sequence scores (training.sequence), read by the sequence
+        fit (GeomatchError when the calibration has none)."""
         stats = stats or self.reference_stats
         if stats is None:
             raise GeomatchError("calibration has no reference gallery statistics",
@@ -415,6 +425,11 @@ class Calibration:
         if not candidates:
             return np.zeros(0)
         base = candidate_features(candidates, stats)
+        if sequence:
+            if self.sequence is None:
+                raise GeomatchError("calibration has no fit for sequence matching", self.model,
+                                    "refit it with benchmarks/calibrate.py --sequence")
+            return self.sequence.predict(base)
         p = self.base.predict(base)
         if inliers is not None and self.verified is not None:
             have = np.array([v is not None for v in inliers])
@@ -438,6 +453,7 @@ class Calibration:
             "thresholds": {"match": self.match_threshold, "no_match": self.no_match_threshold},
             "reference_stats": self.reference_stats.to_json() if self.reference_stats else None,
             "rerank": self.rerank, "report": self.report, "inherited_from": self.inherited_from,
+            "sequence": self.sequence.to_json() if self.sequence else None,
         }
 
     @classmethod
@@ -450,7 +466,8 @@ class Calibration:
                    Logistic.from_json(d["verified"]) if d.get("verified") else None,
                    float(th.get("match", 0.65)), float(th.get("no_match", 0.5)),
                    GalleryStats.from_json(ref) if ref else None, dict(d.get("rerank") or {}),
-                   dict(d.get("report") or {}), str(d.get("inherited_from", "")))
+                   dict(d.get("report") or {}), str(d.get("inherited_from", "")),
+                   Logistic.from_json(d["sequence"]) if d.get("sequence") else None)
 
     def save(self, path: str | Path) -> Path:
         """Atomic write (temporary file renamed into place)."""
@@ -533,10 +550,11 @@ class Assessment:
 
 
 def assess(candidates: Sequence[Candidate], calibration: Calibration,
-           stats: GalleryStats | None, inliers: Sequence[int | None] | None = None) -> Assessment:
+           stats: GalleryStats | None, inliers: Sequence[int | None] | None = None,
+           sequence: bool = False) -> Assessment:
     """p_match on every candidate and the verdict of the ranking."""
     cands = sorted(candidates, key=lambda c: c.rank)
-    p = calibration.p_match(cands, stats, inliers)
+    p = calibration.p_match(cands, stats, inliers, sequence)
     out = [replace(c, p_match=round(float(v), 4)) for c, v in zip(cands, p, strict=True)]
     best = float(p.max()) if len(p) else 0.0
     return Assessment(out, calibration.verdict(best if len(p) else None), best)
@@ -624,18 +642,25 @@ class Samples:
 
 def set_samples(data: LabelledSet, stats: GalleryStats, k: int = 20, per_query: int = 5,
                 threshold_m: float = DEFAULT_THRESHOLD_M, open_set: bool = True,
-                samples: Samples | None = None, verifier=None, query_offset: int = 0) -> Samples:
+                samples: Samples | None = None, verifier=None, query_offset: int = 0,
+                rankings: Sequence[Sequence[Candidate]] | None = None,
+                removed_rankings: Sequence[Sequence[Candidate]] | None = None) -> Samples:
     """Add the feature rows of one set: each query's top ``per_query`` of its ranking and, with
     ``open_set``, of its ranking against the gallery without its true place. ``verifier``
-    (query_path, candidate_path) -> inliers adds the inlier feature."""
+    (query_path, candidate_path) -> inliers adds the inlier feature. ``rankings`` and
+    ``removed_rankings``: rankings computed elsewhere (sequence matching, training.sequence)
+    instead of the exact single-photo ones and of dropping the true place from them."""
     from geomatch_app.training.evaluation import is_match
 
     samples = samples or Samples()
     rule = rule_for((p.place_id for p in data.gallery), threshold_m)
-    rankings = rank_set(data, k + 64 if open_set else k)
+    if rankings is None:
+        rankings = rank_set(data, k + 64 if open_set else k)
     for qi, (q, full) in enumerate(zip(data.queries, rankings, strict=True)):
-        variants = [(False, full[:k])]
-        if open_set:
+        variants = [(False, list(full[:k]))]
+        if open_set and removed_rankings is not None:
+            variants.append((True, list(removed_rankings[qi][:k])))
+        elif open_set:
             variants.append((True, without_place(q, full, threshold_m, rule)[:k]))
         group = rule.group(q.place_id) if q.place_id else f"{data.name}:{qi}"
         for removed, cands in variants:
@@ -760,7 +785,8 @@ class Judgement:
 def judge(index, query_path: str, candidates: Sequence[Candidate],
           estimate: Estimate | None = None, *, calibration: Calibration | None = None,
           verify: bool | None = None, rerank: bool | None = None, k_verify: int = 5,
-          verifier=None, stats: GalleryStats | None = None, progress=None) -> Judgement:
+          verifier=None, stats: GalleryStats | None = None, progress=None,
+          sequence: bool = False) -> Judgement:
     """Read one ranking through the model's calibration.
 
     ``verify`` (default: when the calibration has a verified fit) runs geometric verification
@@ -768,7 +794,8 @@ def judge(index, query_path: str, candidates: Sequence[Candidate],
     (default: the calibration's measured decision, ``rerank["default"]``) re-orders those by
     verified p_match. The estimate's confidence becomes P(truth within its radius)
     (:func:`estimate_confidence`). Without a calibration the ranking is returned unchanged
-    with ``verdict`` None.
+    with ``verdict`` None. ``sequence``: the candidates' scores are sequence scores
+    (training.sequence; verification is not used with them).
     """
     cal = calibration or load_calibration(index.fingerprint)
     cands = sorted(candidates, key=lambda c: c.rank)
@@ -792,7 +819,7 @@ def judge(index, query_path: str, candidates: Sequence[Candidate],
                 inliers.append(found[c.path])
             else:
                 inliers.append(None)
-    a = assess(cands, cal, stats, inliers)
+    a = assess(cands, cal, stats, inliers, sequence)
     out = a.candidates
     rerank = bool(cal.rerank.get("default", False)) if rerank is None else rerank
     if rerank and verify:

@@ -249,3 +249,26 @@ def test_an_unreadable_calibration_leaves_rankings_uncalibrated(tmp_path, tiny_m
     (out / "calibration.json").write_text("not json")
     assert load_calibration(get_model("tuned").fingerprint()) is None
     assert "calibration file is unreadable" in caplog.text and "calibration.json" in caplog.text
+
+
+def test_the_builtin_calibration_has_a_sequence_fit_that_round_trips(tmp_path) -> None:
+    """The shipped file carries the sequence fit (benchmarks/calibrate.py --sequence); a
+    sequence ranking is read by it, and a calibration without one refuses sequence scores."""
+    from geomatch_app.core.errors import GeomatchError
+    from geomatch_app.training.calibration import (
+        Calibration,
+        builtin_calibration_path,
+        candidate_features,
+    )
+
+    cal = Calibration.load(builtin_calibration_path("effnetlite2-gem"))
+    assert cal.sequence is not None and cal.report["sequence"]["half"] == 15
+    back = Calibration.load(cal.save(tmp_path / "c.json"))
+    cands = _cands([0.9, 0.6], ["a", "b"])
+    seq = back.p_match(cands, None, sequence=True)
+    want = cal.sequence.predict(candidate_features(cands, cal.reference_stats))
+    assert seq == pytest.approx(want)
+    assert not np.allclose(seq, back.p_match(cands, None))  # not the photo fit
+    back.sequence = None
+    with pytest.raises(GeomatchError, match="sequence"):
+        back.p_match(cands, None, sequence=True)
