@@ -368,6 +368,10 @@ def sequence_main(args) -> None:
                                   "place_disjoint_5fold": results[f"half_{DEFAULT_HALF}"],
                                   "script": "benchmarks/calibrate.py --sequence"}
         print(f"calibration: {cal.save(path)}")
+        card = models_dir() / f"{args.model}.md"
+        if card.is_file():
+            write_card_section(card, cal,
+                               f"geomatch_app/resources/models/calibration/{args.model}.json")
 
 
 if __name__ == "__main__":

@@ -70,8 +70,9 @@ class RankResult:
         """One line on sequence matching for both front ends, "" for a photo ranked alone."""
         if not self.sequence_frames:
             return ""
-        return (f"Ranked as a frame of a recording: {self.sequence_frames} neighbouring frames "
-                "in its folder matched in order against the gallery's sequence")
+        return (f"Ranked as a frame of a recording: with {self.sequence_frames - 1} "
+                "neighbouring frames of its folder, matched in order against the gallery's "
+                "sequence")
 
     def to_json(self) -> dict:
         return {"query": self.path, "model": self.model, "verdict": self.verdict,

@@ -964,6 +964,16 @@ def card_section(cal: Calibration, where: str = CALIBRATION_FILE) -> str:
               f"{cal.no_match_threshold:g}, uncertain between. Re-ranking the top "
               f"{cal.rerank.get('k', 5)} by verified p_match: "
               f"{'on' if cal.rerank.get('default') else 'off'} by default.", ""]
+    seq = cal.report.get("sequence") if cal.sequence is not None else None
+    if seq:
+        pooled = seq.get("place_disjoint_5fold", {}).get("pooled", {})
+        lines += [f"Sequence matching (a frame ranked with ±{seq.get('half')} neighbouring "
+                  "frames, `geomatch_app/training/sequence.py`) has a fit of its own on the "
+                  "top-1 of sequence rankings of the shared image sequences; place-disjoint "
+                  f"5-fold: top-1 AUROC {f(pooled.get('auroc'))}, ECE {f(pooled.get('ece'))}, "
+                  f"removed-place flagged no_match {f(pooled.get('removed_flagged_no_match'))}"
+                  f", correct top-1 kept as match {f(pooled.get('correct_kept_match'))} "
+                  f"(n = {pooled.get('n', '–')}).", ""]
     return "\n".join(lines)
 
 

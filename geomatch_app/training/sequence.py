@@ -25,7 +25,9 @@ both shared sequence sets; a recording driven at another speed would need a velo
 
 from __future__ import annotations
 
+import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +258,41 @@ def index_order(index) -> GalleryOrder:
     return _ORDERS[key]
 
 
+_DESCS: OrderedDict[tuple, np.ndarray] = OrderedDict()
+CACHE_FRAMES = 1024  # descriptors of recently ranked frames kept in memory (~5 MB at 1280-d)
+
+
+def _frame_descriptors(index, paths: list[str], errors: list, progress=None) -> np.ndarray:
+    """Descriptors of ``paths`` under the index's model; frames described for a neighbouring
+    photo before (the curator walking through a film) are taken from memory, keyed by model
+    weights, file, size and mtime."""
+    model = str(index.fingerprint.get("weight_hash", "")) + str(index.fingerprint.get("name"))
+    keys = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            keys.append((model, p, st.st_size, st.st_mtime_ns))
+        except OSError:
+            keys.append(None)
+    todo = [i for i, key in enumerate(keys) if key is None or key not in _DESCS]
+    fresh = index.embed_paths([paths[i] for i in todo], progress=progress,
+                              errors=errors) if todo else None
+    bad = {p for p, _r in errors}
+    out = []
+    for i, key in enumerate(keys):
+        if i in todo:
+            vec = fresh[todo.index(i)]
+            if key is not None and paths[i] not in bad:
+                _DESCS[key] = vec
+                while len(_DESCS) > CACHE_FRAMES:
+                    _DESCS.popitem(last=False)
+        else:
+            vec = _DESCS[key]
+            _DESCS.move_to_end(key)
+        out.append(vec)
+    return np.stack(out)
+
+
 @dataclass
 class SequenceRanking:
     candidates: list  # core.types.Candidate, scores = sequence scores
@@ -279,7 +316,7 @@ def rank_frames(index, path: str, k: int, half: int = DEFAULT_HALF,
     if not frames:
         return None
     errors: list[tuple[str, str]] = []
-    descs = index.embed_paths([f for _o, f in frames], progress=progress, errors=errors)
+    descs = _frame_descriptors(index, [f for _o, f in frames], errors, progress)
     bad = {p for p, _r in errors}
     if str(Path(path)) in bad or path in bad:
         err = ImageError(next(r for p, r in errors if p in (path, str(Path(path)))))

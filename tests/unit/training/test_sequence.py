@@ -161,3 +161,25 @@ def test_eval_with_sequence_matching_on_the_corridor(shared_data, corridor, tmp_
     cal = runs[True]["calibration"]
     assert cal["auroc"] > 0.95 and cal["open_set"]["removed_flagged_no_match"] > 0.9
     assert cal["open_set"]["correct_kept_match"] > 0.8
+
+
+def test_frames_described_once_are_taken_from_memory(corridor, monkeypatch) -> None:
+    """Ranking the next frame of a film embeds only the frame that entered the window."""
+    from geomatch_app.index import Index
+    from geomatch_app.training import sequence
+
+    folder, queries = corridor
+    index = Index.open(folder)
+    sequence._DESCS.clear()
+    calls = []
+    real = index.embed_paths
+    monkeypatch.setattr(index, "embed_paths",
+                        lambda paths, **kw: calls.append(len(paths)) or real(paths, **kw))
+    by_id = {q.place_id: q.path for q in queries}
+    first = sequence.rank_frames(index, by_id["corridor_040"], k=5)
+    again = sequence.rank_frames(index, by_id["corridor_041"], k=5)
+    assert calls == [31, 1] and first.frames == again.frames == 31
+    fresh = Index.open(folder)  # same model, nothing cached on the object: same answer
+    sequence._DESCS.clear()
+    assert [c.path for c in sequence.rank_frames(fresh, by_id["corridor_041"], k=5).candidates] \
+        == [c.path for c in again.candidates]
