@@ -2,7 +2,8 @@
 
 For each evaluated query of corridor_vprbench and nordland_seqslam, the frames within ±half
 steps of it (training.sequence.query_offsets) are searched exactly against the gallery and
-combined along the diagonal (training.sequence.sequence_search); the open-set ranking removes
+combined along the diagonal (training.sequence.sequence_search, candidates spaced and
+re-scored exactly as the app does); the open-set ranking removes
 the true place from the gallery *before* the search, so no term of any diagonal uses a removed
 frame. "The place" here is the related window (frames within ±5 steps, training.places.WINDOW),
 not only the ±2-step ground truth: with sequence matching the frames 3–5 steps away score almost
@@ -33,6 +34,7 @@ from geomatch_app.training.calibration import (
 from geomatch_app.training.evaluation import is_match
 from geomatch_app.training.places import rule_for
 from geomatch_app.training.sequence import (
+    SPACING,
     GalleryOrder,
     exact_search,
     query_offsets,
@@ -60,13 +62,15 @@ def sequence_rankings(data: LabelledSet, half: int, k: int = 84, model: str = "e
     for q in data.queries:
         offs = offsets[row[q.path]] or {0: row[q.path]}
         descs = {o: alld[r] for o, r in offs.items()}
-        ids, sc, n = sequence_search(search, descs, order, k)
+        ids, sc, n = sequence_search(search, descs, order, k, spacing=SPACING,
+                                     vectors=lambda ids: data.gdesc[ids])
         full.append(_cands(data, ids, sc))
         frames.append(n)
         gone = np.array([rule.related(q.lat, q.lon, q.place_id, g.lat, g.lon, g.place_id) is True
                          for g in data.gallery])
         ids, sc, _n = sequence_search(exact_search(data.gdesc, gone), descs,
-                                      without_rows(order, gone), k)
+                                      without_rows(order, gone), k, spacing=SPACING,
+                                      vectors=lambda ids: data.gdesc[ids])
         removed.append(_cands(data, ids, sc))
     return full, removed, frames
 

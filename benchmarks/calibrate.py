@@ -307,8 +307,9 @@ def main() -> None:
 
 def sequence_main(args) -> None:
     """Sequence matching on the two image sequences, its fit added to the calibration file;
-    the pooled figures combine it with the photo sets' out-of-fold p (verified features, a fit
-    on the photo sets only) — what the app gives: photos alone, frames with their neighbours."""
+    the pooled figures combine it with the photo sets' out-of-fold p of the shipped photo fit
+    (verified features, fitted on all five sets ranked photo by photo, as main() does) — what
+    the app gives: photos alone, frames with their neighbours."""
     from benchmarks.calib_sequence import fit_sequence, sequence_samples, subset
     from geomatch_app.training.calibration import Calibration
     from geomatch_app.training.sequence import DEFAULT_HALF
@@ -325,13 +326,12 @@ def sequence_main(args) -> None:
         st = gallery_stats(d.gdesc, d.gallery)
         if name in SEQUENCES:
             seq_sets.append((data, st))
-            continue
         set_samples(data, st, samples=photo, verifier=verifier, query_offset=offset)
         offset += len(d.queries)
     verifier.save()
     results = {"model": args.model, "half": DEFAULT_HALF, "thresholds": [t_match, t_no]}
     by_half = {}
-    for half in sorted({5, 10, DEFAULT_HALF}):
+    for half in sorted({5, 15, 30, 50, DEFAULT_HALF}):
         seq, r1 = sequence_samples(seq_sets, half, args.model)
         model, meas = fit_sequence(seq, t_match, t_no)
         by_half[half] = (seq, model, meas)
@@ -345,8 +345,9 @@ def sequence_main(args) -> None:
     a = photo.arrays()
     p_photo = cross_validated_p(a["x"], a["y"], place_folds(a["group"]),
                                 balance_weights(a["set"]), VERIFIED_FEATURES)
-    top = subset(photo, a["top1"])
-    p_top = p_photo[a["top1"]]
+    keep = a["top1"] & ~np.isin(a["set"], SEQUENCES)  # the photo sets' rankings
+    top = subset(photo, keep)
+    p_top = p_photo[keep]
     both = Samples(*(list(u) + list(v) for u, v in zip(
         ([np.zeros(1)] * len(top.y), top.y, top.group, top.set_name, top.top1, top.open_set,
          top.query, top.inliers),

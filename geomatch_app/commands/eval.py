@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
                    help="calibration without geometric verification of the top 5 (faster)")
     p.add_argument("--sequence", action="store_true",
                    help="rank each query that is a frame of a query sequence (place ids "
-                   "name_<number>) with up to 15 neighbouring query frames either side, when "
+                   "name_<number>) with up to 40 neighbouring query frames either side, when "
                    "the gallery is an image sequence too (sequence matching, as `geomatch "
                    "query` does by default for a folder of numbered frames)")
     p.set_defaults(func=run)

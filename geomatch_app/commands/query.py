@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
                    help="do not narrow the ranking by the place (catalogue or --place)")
     p.add_argument("--sequence", choices=("auto", "on", "off"), default="auto",
                    help="rank a frame of a recording (a folder of numbered frames, e.g. "
-                   "frame_0012.jpg) together with up to 15 frames either side when the gallery "
+                   "frame_0012.jpg) together with up to 40 frames either side when the gallery "
                    "is an image sequence too: auto (default) when the model's calibration has a "
                    "sequence fit, on, or off (the photo alone). JSON: 'sequence_frames'")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table "

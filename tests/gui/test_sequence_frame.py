@@ -24,10 +24,10 @@ def test_a_corridor_frame_is_ranked_with_its_neighbours(qtbot, window, corridor_
     with qtbot.waitSignal(window.query_ranked, timeout=60_000):
         window.add_photos([frame])
     result = window.session.result
-    assert result.sequence_frames == 31 and not result.pending
+    assert result.sequence_frames == 81 and not result.pending
     top = int(result.candidates[0].place_id.split("_")[1])
     assert abs(top - 40) <= 2  # alone the default model ranks corridor_089 first
     line = window.findChild(type(window.results.prior), "priorLine")
-    assert line.isVisible() and "with 30 neighbouring frames" in line.text()
+    assert line.isVisible() and "with 80 neighbouring frames" in line.text()
     assert result.verdict == "match"
     assert "Confident match" in window.results.banner.text()

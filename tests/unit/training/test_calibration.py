@@ -262,7 +262,9 @@ def test_the_builtin_calibration_has_a_sequence_fit_that_round_trips(tmp_path) -
     )
 
     cal = Calibration.load(builtin_calibration_path("effnetlite2-gem"))
-    assert cal.sequence is not None and cal.report["sequence"]["half"] == 15
+    from geomatch_app.training.sequence import DEFAULT_HALF
+
+    assert cal.sequence is not None and cal.report["sequence"]["half"] == DEFAULT_HALF
     back = Calibration.load(cal.save(tmp_path / "c.json"))
     cands = _cands([0.9, 0.6], ["a", "b"])
     seq = back.p_match(cands, None, sequence=True)

@@ -67,6 +67,21 @@ def test_sparse_search_equals_the_dense_diagonal_with_a_full_shortlist() -> None
         assert s == pytest.approx(dense[int(i)], abs=1e-5)
 
 
+def test_exact_rescoring_gives_the_dense_diagonal_whatever_the_shortlist() -> None:
+    rng = np.random.default_rng(1)
+    g = rng.normal(size=(N, 8)).astype(np.float32)
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    q = {o: g[3 + o] + 0.3 * rng.normal(size=8).astype(np.float32) for o in (-3, 0, 2)}
+    ids, scores, _n = sequence_search(exact_search(g), q, ORDER, k=6, shortlist=2,
+                                      vectors=lambda rows: g[rows])
+    for i, s in zip(ids, scores, strict=True):
+        want = np.mean([float(q[o] @ g[i + o]) for o in q if 0 <= i + o < N])
+        assert s == pytest.approx(want, abs=1e-5)
+    filled = sequence_search(exact_search(g), q, ORDER, k=6, shortlist=2)
+    assert filled[0].tolist() == ids.tolist()  # same order: only the scores are exact
+    assert not np.allclose(filled[1], scores)
+
+
 def test_removed_rows_never_take_part() -> None:
     g = np.eye(N, dtype=np.float32)
     gone = np.zeros(N, bool)
@@ -124,7 +139,7 @@ def test_a_corridor_frame_is_found_with_its_neighbours(tmp_path, corridor, capsy
     finally:
         project.close()
     num = int(seq.candidates[0].place_id.split("_")[1])
-    assert alone.sequence_frames == 0 and seq.sequence_frames == 31
+    assert alone.sequence_frames == 0 and seq.sequence_frames == 81
     assert abs(num - 40) <= 2 and alone.candidates[0].place_id != seq.candidates[0].place_id
     assert seq.verdict == "match" and not seq.pending
     assert main(["query", q.path, "--index", str(folder), "--json", "--sequence", "off",
@@ -132,7 +147,7 @@ def test_a_corridor_frame_is_found_with_its_neighbours(tmp_path, corridor, capsy
     assert json.loads(capsys.readouterr().out)["sequence_frames"] == 0
     assert main(["query", q.path, "--index", str(folder), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["sequence_frames"] == 31 and out["verdict"] == "match"
+    assert out["sequence_frames"] == 81 and out["verdict"] == "match"
 
 
 def test_spacing_keeps_one_candidate_per_stretch_of_the_route() -> None:
@@ -159,8 +174,10 @@ def test_eval_with_sequence_matching_on_the_corridor(shared_data, corridor, tmp_
         runs[bool(flag)] = json.loads(out.read_text())
     assert runs[False]["recall"]["5"] < 0.6 and runs[True]["recall"]["5"] > 0.95
     cal = runs[True]["calibration"]
-    assert cal["auroc"] > 0.95 and cal["open_set"]["removed_flagged_no_match"] > 0.9
-    assert cal["open_set"]["correct_kept_match"] > 0.8
+    # every top-1 is within the ±2-frame ground truth, so no AUROC; measured 0.045 / 1.0 / 0.97
+    assert cal["auroc"] is None and cal["ece"] < 0.1
+    assert cal["open_set"]["removed_flagged_no_match"] > 0.9
+    assert cal["open_set"]["correct_kept_match"] > 0.9
 
 
 def test_frames_described_once_are_taken_from_memory(corridor, monkeypatch) -> None:
@@ -178,7 +195,7 @@ def test_frames_described_once_are_taken_from_memory(corridor, monkeypatch) -> N
     by_id = {q.place_id: q.path for q in queries}
     first = sequence.rank_frames(index, by_id["corridor_040"], k=5)
     again = sequence.rank_frames(index, by_id["corridor_041"], k=5)
-    assert calls == [31, 1] and first.frames == again.frames == 31
+    assert calls == [81, 1] and first.frames == again.frames == 81
     fresh = Index.open(folder)  # same model, nothing cached on the object: same answer
     sequence._DESCS.clear()
     assert [c.path for c in sequence.rank_frames(fresh, by_id["corridor_041"], k=5).candidates] \
