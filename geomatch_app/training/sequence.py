@@ -49,7 +49,7 @@ SPACING = WINDOW
 # Exact scores: the candidates the shortlist picked are re-scored with the exact diagonal mean from
 # the stored gallery descriptors. The order stays the shortlist's — its filled terms clip a
 # frame's dissimilar outliers at the shortlist's last score, which ranks better (Nordland R@1
-# 0.63 vs 0.54 exact) — but the scores the calibration reads are exact: the margin of the exact
+# at ±15: 0.63, against 0.54 ranking every gallery frame by its exact mean, a dense check) — but the scores the calibration reads are exact: the margin of the exact
 # score over the next unrelated candidate separates correct top-1s far better (Nordland top-1
 # AUROC 0.88 vs 0.77 with the filled scores; benchmarks/calibrate.py --sequence).
 
