@@ -43,15 +43,16 @@ MIN_FRAMES = 3  # a sequence ranking needs at least this many readable frames
 # The app shows candidates more than SPACING frames apart (places.WINDOW: frames closer than
 # that show the same scene); without it the top 20 are the best frame and its neighbours, one
 # stretch of the route shown 20 times. The top-1 and its margin over the next unrelated
-# candidate (the calibration's features) are the same either way; `geomatch eval` and the
-# benchmarks rank without spacing, so recall against exact frame ids can find the exact frame.
+# candidate (the calibration's features) are the same either way; `geomatch eval` ranks
+# without spacing, so recall against exact frame ids can find the exact frame.
 SPACING = WINDOW
-# Exact scores: the candidates the shortlist picked are re-scored with the exact diagonal mean from
-# the stored gallery descriptors. The order stays the shortlist's — its filled terms clip a
-# frame's dissimilar outliers at the shortlist's last score, which ranks better (Nordland R@1
-# at ±15: 0.63, against 0.54 ranking every gallery frame by its exact mean, a dense check) — but the scores the calibration reads are exact: the margin of the exact
-# score over the next unrelated candidate separates correct top-1s far better (Nordland top-1
-# AUROC 0.88 vs 0.77 with the filled scores; benchmarks/calibrate.py --sequence).
+# Exact scores: the candidates the shortlist picked are re-scored with the exact diagonal mean
+# from the stored gallery descriptors. The order stays the shortlist's: its filled terms clip a
+# frame's dissimilar outliers at the shortlist's last score, which ranks better (Nordland R@1 at
+# ±15: 0.63, against 0.54 ranking every gallery frame by its exact mean, a dense check). The
+# scores the calibration reads are exact: the margin of the exact score over the next unrelated
+# candidate separates correct top-1s far better (Nordland top-1 AUROC 0.88 vs 0.77 with the
+# filled scores; benchmarks/calibrate.py --sequence).
 
 _STEM = re.compile(r"^(?P<prefix>.*?)(?P<num>\d+)$")
 _PLACE = re.compile(r"^(?P<prefix>.+)_(?P<num>\d+)$")
