@@ -122,8 +122,10 @@ def sequence_plan(project: Project, path: str, sequence: bool | None) -> tuple[i
     cal = model_calibration(project).calibration
     if sequence is None and cal is not None and getattr(cal, "sequence", None) is None:
         return 0, 0
+    if not seq.index_order(project.index).usable:  # a photo gallery: no folder listing
+        return 0, 0
     frames = seq.neighbour_files(path, seq.DEFAULT_HALF)
-    if not frames or not seq.index_order(project.index).usable:
+    if not frames:
         return 0, 0
     return seq.DEFAULT_HALF, len(frames)
 

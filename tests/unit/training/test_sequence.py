@@ -200,3 +200,19 @@ def test_frames_described_once_are_taken_from_memory(corridor, monkeypatch) -> N
     sequence._DESCS.clear()
     assert [c.path for c in sequence.rank_frames(fresh, by_id["corridor_041"], k=5).candidates] \
         == [c.path for c in again.candidates]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_numbered_unrelated_photos_are_ranked_alone(corridor, tmp_path) -> None:
+    """IMG_0001.jpg … of unrelated scans are not a recording: ranked one by one."""
+    import shutil
+
+    from geomatch_app.core.paths import demo_dir
+    from geomatch_app.index import Index
+    from geomatch_app.training.sequence import rank_frames
+
+    folder, _queries = corridor
+    photos = sorted((demo_dir() / "images").rglob("*.jpg"))[::7][:6]
+    for i, src in enumerate(photos):
+        shutil.copy(src, tmp_path / f"IMG_{i + 1:04d}.jpg")
+    assert rank_frames(Index.open(folder), str(tmp_path / "IMG_0003.jpg"), k=5) is None
