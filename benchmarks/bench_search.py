@@ -354,7 +354,7 @@ def measure(st, build_s: float, queries, truth, dim: int) -> dict:
     n = len(st)
     _, ids = st.search(queries, 10)
     r1, r10 = agreement(ids, truth)
-    store_bytes = (2 if st.type in ("ivfpq", "ivffs") else 4) * dim
+    store_bytes = (2 if st.type in ("ivfpq", "ivffs", "hnswpca") else 4) * dim
     row = {"build_s": build_s, "ms_per_query": latency_ms(st.search, queries),
            "ram_bytes_per_photo": faiss_bytes(st.index) / n,
            "disk_bytes_per_photo": store_bytes + faiss_bytes(st.index) / n,
@@ -362,7 +362,26 @@ def measure(st, build_s: float, queries, truth, dim: int) -> dict:
            "params": {k: v for k, v in st.params.items() if k != "has_index"}}
     if st.type in ("ivfpq", "ivffs"):
         row["nprobe_sweep"] = nprobe_sweep(st, queries, truth)
+    if st.type == "hnswpca":
+        row["ef_sweep"] = ef_sweep(st, queries, truth)
     return row
+
+
+def ef_sweep(st, queries, truth) -> list[dict]:
+    """hnswpca: agreement and speed for other efSearch values (the graph's search width)."""
+    import faiss
+
+    hnsw = faiss.downcast_index(st.index).hnsw
+    default = hnsw.efSearch
+    out = []
+    for ef in (256, 512, 768, 1024, 1536):
+        hnsw.efSearch = ef
+        _, ids = st.search(queries, 10)
+        r1, r10 = agreement(ids, truth)
+        out.append({"ef_search": ef, "recall@1": r1, "recall@10": r10,
+                    "ms_per_query": latency_ms(st.search, queries)})
+    hnsw.efSearch = default
+    return out
 
 
 def nprobe_sweep(st, queries, truth) -> list[dict]:
@@ -399,9 +418,13 @@ def index_api(n, store, queries, args, work: Path):
     fp = {"name": "synthetic", "kwargs": {}, "weight_hash": "bench", "dim": store.shape[1],
           "preprocess": {}}
     log.info("n=%d: write_index (%s)", n, args.api_type)
+    import faiss
+
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # build on every core, query on --threads
     t0 = time.perf_counter()
     write_index(folder, store, records, fp, IndexOptions(type=args.api_type, nprobe=args.nprobe))
     write_s = time.perf_counter() - t0
+    faiss.omp_set_num_threads(args.threads)
     np.save(work / "queries.npy", queries)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", OPEN_CHILD, str(folder),
@@ -445,7 +468,8 @@ def main() -> None:
     ap.add_argument("--hnsw-max", type=int, default=200_000,
                     help="skip HNSW above this size (float32 vectors + graph in RAM)")
     ap.add_argument("--no-plain-ivfpq", action="store_true", help="skip IVF-PQ without OPQ")
-    ap.add_argument("--api-type", default="auto", choices=("auto", "ivfpq", "ivffs", "hnsw"),
+    ap.add_argument("--api-type", default="auto",
+                    choices=("auto", "ivfpq", "ivffs", "hnsw", "hnswpca"),
                     help="type built through write_index at the largest size (auto: the "
                          "automatic rule; ivffs builds in ~1-2 min at 1M, ivfpq in ~15)")
     ap.add_argument("--compare", action="store_true",

@@ -33,11 +33,12 @@ def add_parser(sub) -> None:
                    "on a Ray cluster into shards (needs geomatch[scale]; re-embeds all but "
                    "finished shards, see docs/scale.md)")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating")
-    p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq", "ivffs"],
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq", "ivffs", "hnswpca"],
                    default="auto",
                    help="search structure (default auto: flat below 10k photos, HNSW below "
                    "100k, ivfpq above: OPQ + 8-bit PQ; ivffs: 4-bit fast-scan PQ on a 256-d "
-                   "PCA projection, 13x faster to build; both re-rank exactly)")
+                   "PCA projection, 13x faster to build; hnswpca: an HNSW graph on that "
+                   "projection, ~1.3 KB of RAM per photo; all three re-rank exactly)")
     p.add_argument("--pca", type=int, default=None, metavar="DIM",
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
     p.add_argument("--nprobe", type=int, default=None,

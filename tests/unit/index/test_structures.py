@@ -38,7 +38,7 @@ def test_exact_search_matches_numpy_reference():
     np.testing.assert_allclose(s, np.take_along_axis(ref, ref_i, 1), atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "ivffs"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "ivffs", "hnswpca"])
 def test_approximate_types_agree_with_flat(kind):
     g, q = clustered(3000), clustered(200, seed=1)
     store = g.astype(np.float16) if kind != "hnsw" else g
@@ -87,6 +87,32 @@ def test_ivffs_finds_the_shortlist_in_a_pca_projection():
     assert np.mean(i[:, 0] == truth[:, 0]) >= 0.98
     np.testing.assert_allclose(s[:, 0], np.einsum("qd,qd->q", q, np.asarray(
         g.astype(np.float16), np.float32)[i[:, 0]]), atol=1e-5)
+
+
+def test_hnswpca_searches_a_graph_in_the_pca_rotation_and_reranks_exactly(tmp_path):
+    """hnswpca: the shortlist from an HNSW graph over the 256-d PCA rotation, exact scores in
+    the full dimension, the graph's parameters kept, and a save/load round trip."""
+    from geomatch_app.index import structures
+
+    d = 300
+    rot = np.linalg.qr(np.random.default_rng(7).standard_normal((d, d)))[0][:256]
+    g = clustered(3000, d=256) @ rot + 1e-3 * np.random.default_rng(8).standard_normal((3000, d))
+    g = (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(np.float16)
+    q = (clustered(50, seed=1, d=256) @ rot).astype(np.float32)
+    st = build(g, IndexOptions(type="hnswpca"))
+    assert st.reduce is not None and st.reduce.d_out == structures.REDUCE_DIM
+    assert st.index.d == structures.REDUCE_DIM and st.index.ntotal == 3000
+    assert st.params["ef_search"] == structures.HNSWPCA_EF_SEARCH
+    assert st.params["ef_construction"] == structures.HNSWPCA_EF_CONSTRUCTION
+    s, i = st.search(q, 10)
+    full = np.asarray(g, np.float32)
+    _, truth = exact_search(full, q, 10)
+    assert np.mean(i[:, 0] == truth[:, 0]) >= 0.98
+    np.testing.assert_allclose(s, np.einsum("qd,qkd->qk", q, full[i]), atol=1e-5)
+    np.save(tmp_path / structures.STORE_FILE, g)
+    st.save(tmp_path)
+    back = structures.Structure.load(tmp_path, st.params, 3000, d)
+    assert back.type == "hnswpca" and back.search(q, 10)[1].tolist() == i.tolist()
 
 
 def test_pca_whitening_is_the_learned_projection_renormalised():
