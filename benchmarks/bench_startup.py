@@ -11,12 +11,14 @@ Runs: the first in a fresh data folder (builds the demo index: "first run"), the
 in the same folder ("warm", the usual case); medians are reported.
 
 Usage: python benchmarks/bench_startup.py [--runs 3] [--timeout 240]
+BENCH_STALL_DUMP=FILE: the child also writes every thread's stack 80 ms into each stall to FILE.
 Writes benchmarks/results/bench_startup.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import subprocess
@@ -32,6 +34,7 @@ from perf_common import machine, median, table, write_json  # noqa: E402
 MARK = "BENCH_STARTUP "
 HEARTBEAT_MS = 10
 STALL_MS = 100
+DUMP_AFTER_S = 0.08  # --stall-dump: a stack dump this long into a stall
 AFTER_RANKED_S = 1.0  # keep measuring stalls this long after the first ranking arrives
 
 
@@ -86,6 +89,28 @@ def other_threads() -> str:
     return "; ".join(out) or "(no other thread busy)"
 
 
+class GilProbe:
+    """A thread that sleeps 1 ms at a time: a longer gap between its wake-ups is time some
+    thread held the GIL (a GUI thread busy in Qt's C++ code releases it, so that shows as a
+    heartbeat stall without a probe gap)."""
+
+    def __init__(self):
+        self.gaps: list[tuple[float, float]] = []
+        threading.Thread(target=self._run, daemon=True, name="gil-probe").start()
+
+    def _run(self):
+        last = time.time()
+        while True:
+            time.sleep(0.001)
+            now = time.time()
+            if now - last > 0.02:
+                self.gaps.append((last, (now - last) * 1000.0))
+            last = now
+
+    def max_gap_ms(self, since: float | None) -> float:
+        return max((g for t, g in self.gaps if since is None or t >= since), default=0.0)
+
+
 def child(kind: str) -> int:
     spy = TorchImportSpy()
     sys.meta_path.insert(0, spy)
@@ -98,14 +123,22 @@ def child(kind: str) -> int:
     def finish(app):
         gaps = state["gaps"]
         out = dict(marks, torch_import_at=spy.when, torch_import_thread=spy.thread,
+                   max_gil_hold_ms=probe.max_gap_ms(marks.get("event_loop_start")),
                    max_stall_ms=max((g for g, _ in gaps), default=0.0),
                    stalls_over_100ms=[(round(g, 1), phase) for g, phase in gaps
                                       if g > STALL_MS])
         print(MARK + json.dumps(out), flush=True)
         app.exit(0)
 
+    dump = os.environ.get("BENCH_STALL_DUMP")
+    dump_file = open(dump, "a") if dump else None  # noqa: SIM115 - open for the whole run
+
     def tick():
         now = time.time()
+        if dump_file is not None:  # a C watchdog dumps every thread's stack 80 ms into a stall
+            dump_file.write(f"--- tick {now:.3f}\n")
+            dump_file.flush()
+            faulthandler.dump_traceback_later(DUMP_AFTER_S, file=dump_file)
         if state["last"] is not None:
             phase = ("before window" if "window_shown" not in marks else
                      "before first ranking" if "first_ranked" not in marks else "after ranking")
@@ -142,6 +175,7 @@ def child(kind: str) -> int:
         return real_exec()  # static in Qt: QApplication.exec()
 
     QApplication.exec = exec_with_heartbeat
+    probe = GilProbe()  # read by finish()
     if kind == "bare":
         app = QApplication([sys.argv[0]])
         win = QMainWindow()
@@ -158,7 +192,8 @@ def launch(kind: str, home: Path, timeout: float) -> dict:
     env = dict(os.environ, GEOMATCH_HOME=str(home), QT_QPA_PLATFORM="offscreen",
                QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox --disable-gpu",
                XDG_CONFIG_HOME=str(home / "config"),
-               GEOMATCH_PRELOAD="0" if kind == "demo-nopreload" else "1")
+               GEOMATCH_PRELOAD={"demo-nopreload": "0", "demo-join": "join"}.get(kind, "1"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's Python caches compiled modules
     t0 = time.time()
     child_kind = "bare" if kind == "bare" else "demo"
     proc = subprocess.run([sys.executable, __file__, "--child", child_kind], env=env,
@@ -177,6 +212,7 @@ def launch(kind: str, home: Path, timeout: float) -> dict:
             "torch_import_s": since("torch_import_at"),
             "torch_import_thread": m.get("torch_import_thread"),
             "max_stall_ms": round(m["max_stall_ms"], 1),
+            "max_gil_hold_ms": round(m["max_gil_hold_ms"], 1),
             "stalls_over_100ms": m["stalls_over_100ms"]}
 
 
@@ -191,33 +227,37 @@ def main() -> None:
         sys.exit(child(args.child))
     home = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     first = launch("demo", home, args.timeout)
-    warm, bare, first_torch = [], [], []
+    warm, bare, first_torch, joined = [], [], [], []
     for _ in range(args.runs):  # interleaved, so load changes hit all alike
         bare.append(launch("bare", home, args.timeout))
         warm.append(launch("demo", home, args.timeout))
+        joined.append(launch("demo-join", home, args.timeout))
         first_torch.append(launch("demo-nopreload", home, args.timeout))
 
     def med(runs, key):
         vals = [r[key] for r in runs if r[key] is not None]
         return round(median(vals), 3) if vals else None
 
+    def row(label, runs):
+        return [f"{label}, median of {args.runs}", med(runs, "to_window_s"),
+                med(runs, "to_first_ranked_s"), med(runs, "max_stall_ms"),
+                med(runs, "max_gil_hold_ms"), max(len(r["stalls_over_100ms"]) for r in runs)]
+
     rows = [["first run (demo index built)", first["to_window_s"], first["to_first_ranked_s"],
-             first["max_stall_ms"], len(first["stalls_over_100ms"])],
-            [f"warm, GEOMATCH_PRELOAD=1 (preload joined before the window), median of {args.runs}",
-             med(warm, "to_window_s"),
-             med(warm, "to_first_ranked_s"), med(warm, "max_stall_ms"),
-             max(len(r["stalls_over_100ms"]) for r in warm)],
-            ["warm, GEOMATCH_PRELOAD=0 (the default: torch first imported by a job), "
-             f"median of {args.runs}",
-             med(first_torch, "to_window_s"), med(first_torch, "to_first_ranked_s"),
-             med(first_torch, "max_stall_ms"),
-             max(len(r["stalls_over_100ms"]) for r in first_torch)],
+             first["max_stall_ms"], first["max_gil_hold_ms"], len(first["stalls_over_100ms"])],
+            row("warm, preload in the background (GEOMATCH_PRELOAD=1, the default)", warm),
+            row("warm, preload joined before the window (GEOMATCH_PRELOAD=join)", joined),
+            row("warm, no preload (GEOMATCH_PRELOAD=0: torch first imported by a job)",
+                first_torch),
             [f"bare Qt window, median of {args.runs}", med(bare, "to_window_s"), "-",
-             med(bare, "max_stall_ms"), max(len(r["stalls_over_100ms"]) for r in bare)]]
+             med(bare, "max_stall_ms"), "-", max(len(r["stalls_over_100ms"]) for r in bare)]]
     ratios = {"warm window / bare Qt window": med(warm, "to_window_s")
               / med(bare, "to_window_s"),
               "warm max stall ms (goal <= 100)": med(warm, "max_stall_ms"),
+              "joined max stall ms": med(joined, "max_stall_ms"),
               "no-preload max stall ms": med(first_torch, "max_stall_ms"),
+              "warm window / joined window": med(warm, "to_window_s")
+              / med(joined, "to_window_s"),
               "warm window / no-preload window": med(warm, "to_window_s")
               / med(first_torch, "to_window_s"),
               "warm first ranked / no-preload first ranked": med(warm, "to_first_ranked_s")
@@ -227,18 +267,20 @@ def main() -> None:
     print(f"bench_startup: geomatch demo, offscreen Qt, {HEARTBEAT_MS} ms heartbeat, "
           f"1 first run + {args.runs} warm runs")
     print(table(["launch", "to window s", "to first ranked s", "max stall ms",
-                 f"stalls > {STALL_MS} ms"], rows))
+                 "max GIL hold ms", f"stalls > {STALL_MS} ms"], rows))
     print()
     print(table(["ratio / goal (same run)", "value"], [[k, round(v, 2)] for k, v in
                                                        ratios.items()]))
     print(f"\ntorch first imported on: {', '.join(threads)}")
     named = ([("first run", first)] + [(f"warm {i}", r) for i, r in enumerate(warm)]
+             + [(f"joined {i}", r) for i, r in enumerate(joined)]
              + [(f"no preload {i}", r) for i, r in enumerate(first_torch)])
     for name, r in named:
         if r["stalls_over_100ms"]:
             print(f"{name} stalls over {STALL_MS} ms: {r['stalls_over_100ms']}")
     path = write_json("bench_startup.json", {"first_run": first, "warm": warm, "bare": bare,
                                              "warm_no_preload": first_torch,
+                                             "warm_joined": joined,
                                              "ratios": ratios, "torch_import_threads": threads,
                                              "machine": machine()})
     print(f"\nwrote {path}")

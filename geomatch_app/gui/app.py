@@ -2,23 +2,28 @@
 used, or the embedded demo the first time — and its queue ranked in the background.
 
 QtWebEngine is imported and the map's URL scheme registered before the QApplication exists
-(Qt requires both). With ``GEOMATCH_PRELOAD=1``, torch, ONNX Runtime, faiss and OpenCV are
-imported in a thread that runs while Qt and the window are set up and is joined just before the
-window is shown (index/preload.py): imported later, from a job, loading their extension
-modules holds the GIL for up to ~1 s at a time and stalls the event loop. Off by default:
-measured on the 2-core machine (benchmarks/bench_startup.py) the preload removes the import
-stalls but shows the window ~2× later and leaves the longest stall (~0.4 s) as it was.
+(Qt requires both). Two things keep the event loop from stalling while the window starts
+(measured by benchmarks/bench_startup.py, docs/performance.md):
+
+- torch, ONNX Runtime, faiss and OpenCV are imported by a preload thread started first thing
+  (index/preload.py), torch's shared libraries dlopened by a call that releases the GIL
+  (``import torch`` itself holds it ~230 ms at a stretch). ``GEOMATCH_PRELOAD=1`` (default):
+  the window shows without waiting for it; ``join``: only once it is done (no stall at all,
+  the window ~0.8 s later); ``0``: no preload, the first job imports torch.
+- the cyclic garbage collector is paused until the first ranking, then the start-up's objects
+  are frozen (:func:`hold_gc`): one full collection of them held the GIL ~150–250 ms.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
 import sys
 
 import PySide6.QtWebEngineWidgets  # noqa: F401 - must precede QApplication
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QProgressDialog
 
 from geomatch_app.app import demo
@@ -90,10 +95,23 @@ def prepare_demo(win: MainWindow) -> Worker:
     return w
 
 
+PRELOAD_MODES = ("background", "join", "off")
+
+
+def preload_mode() -> str:
+    """``GEOMATCH_PRELOAD``: ``1``/``background`` (the default), ``join`` or ``0``/``off``."""
+    raw = os.environ.get("GEOMATCH_PRELOAD", "background").strip().lower()
+    mode = {"1": "background", "0": "off", "": "background"}.get(raw, raw)
+    if mode not in PRELOAD_MODES:
+        log.warning("GEOMATCH_PRELOAD=%r is not one of 1, join, 0; using background", raw)
+        return "background"
+    return mode
+
+
 def start_preload():
-    """The preload thread (None unless GEOMATCH_PRELOAD=1; see the module docstring)."""
+    """The preload thread, or None when ``GEOMATCH_PRELOAD=0`` (see the module docstring)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp
-    if os.environ.get("GEOMATCH_PRELOAD", "0").strip() != "1":
+    if preload_mode() == "off":
         return None
     from geomatch_app.index.preload import preload_in_background
 
@@ -101,13 +119,38 @@ def start_preload():
 
 
 def show_when_loaded(win: MainWindow, loader) -> None:
-    if loader is not None:
+    """Show the window; with ``GEOMATCH_PRELOAD=join`` only once ``loader`` has finished."""
+    if loader is not None and preload_mode() == "join":
         loader.join()
     win.show()
 
 
+GC_HOLD_MAX_MS = 60_000  # collection resumes by then even if nothing gets ranked
+
+
+def hold_gc() -> None:
+    """Pause the cyclic garbage collector for the start-up; :func:`release_gc` resumes it.
+
+    Why: the start-up imports (Qt, torch, faiss, ONNX Runtime, OpenCV, the model) leave ~260k
+    long-lived objects, and one full collection of them holds the GIL ~150 ms on the 2-core
+    machine (~250 ms while the window starts) — measured by benchmarks/bench_startup.py as the
+    longest event-loop stall of a warm launch, on whichever thread's allocation triggered it.
+    Reference counting still frees everything that is not in a cycle meanwhile."""
+    gc.disable()
+
+
+def release_gc(*_args) -> None:
+    """Resume collection after the start-up: the objects alive now (modules, classes, the
+    model) move to the permanent generation (``gc.freeze``), so later collections skip them.
+    The few reference cycles that became garbage during the start-up stay allocated."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
     """The window on ``project``, or on the demo project when None."""
+    hold_gc()
     loader = start_preload()
     app = ensure_app()
     if project is None:
@@ -119,4 +162,7 @@ def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) 
         show_when_loaded(win, loader)
     if photos:
         win.add_photos(photos)
+    # The first ranking has imported and built everything a query needs.
+    win.query_ranked.connect(release_gc, Qt.ConnectionType.SingleShotConnection)
+    QTimer.singleShot(GC_HOLD_MAX_MS, release_gc)
     return app.exec()

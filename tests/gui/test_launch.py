@@ -50,9 +50,9 @@ def test_first_run_window_has_demo_query_ranked(qtbot, window, demo_index, demo_
     assert recent.last_project() == window.project.ref
 
 
-def test_window_is_shown_after_the_native_imports(qtbot, window, monkeypatch):
-    """run_gui's order: the preload thread (torch, ONNX Runtime, faiss, OpenCV) runs while the
-    window is built and is joined before it is shown, so no import stalls its event loop."""
+def test_preload_modes_and_when_the_window_shows(qtbot, window, monkeypatch):
+    """run_gui's order: the preload thread (torch, ONNX Runtime, faiss, OpenCV) starts first;
+    by default the window shows at once (GEOMATCH_PRELOAD=1), with ``join`` only after it."""
     import sys
     import threading
     import time
@@ -61,19 +61,47 @@ def test_window_is_shown_after_the_native_imports(qtbot, window, monkeypatch):
 
     monkeypatch.setenv("GEOMATCH_PRELOAD", "0")
     assert gui_app.start_preload() is None
-    monkeypatch.setenv("GEOMATCH_PRELOAD", "1")
+    monkeypatch.setenv("GEOMATCH_PRELOAD", "nonsense")
+    assert gui_app.preload_mode() == "background"
+    monkeypatch.delenv("GEOMATCH_PRELOAD")
     loader = gui_app.start_preload()
     assert loader is not None and loader.name == "geomatch-preload"
     loader.join(60)
     assert "onnxruntime" in sys.modules and "geomatch_app.index.engines" in sys.modules
-    seen = {}
+    for mode, waits in (("1", False), ("join", True)):
+        monkeypatch.setenv("GEOMATCH_PRELOAD", mode)
+        seen = {}
 
-    def slow():
-        time.sleep(0.2)
-        seen["visible_while_loading"] = window.isVisible()
+        def slow(seen=seen):
+            time.sleep(0.3)
+            seen["visible_while_loading"] = window.isVisible()
 
-    t = threading.Thread(target=slow)
-    t.start()
-    window.hide()
-    gui_app.show_when_loaded(window, t)
-    assert seen == {"visible_while_loading": False} and window.isVisible()
+        t = threading.Thread(target=slow)
+        t.start()
+        window.hide()
+        gui_app.show_when_loaded(window, t)
+        t.join()
+        assert seen == {"visible_while_loading": not waits} and window.isVisible(), mode
+
+
+def test_garbage_collection_waits_for_the_first_ranking():
+    """hold_gc pauses the collector for the start-up; release_gc freezes what is alive then
+    (later collections skip it) and resumes, once."""
+    import gc
+
+    from geomatch_app.gui import app as gui_app
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        gui_app.hold_gc()
+        assert not gc.isenabled()
+        keep = [object() for _ in range(10)]
+        gui_app.release_gc()
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(keep)
+        again = gc.get_freeze_count()
+        gui_app.release_gc()  # already running: nothing more is frozen
+        assert gc.get_freeze_count() == again
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -91,3 +91,40 @@ def test_preload_imports_and_skips_missing_modules():
     t = preload_in_background(("geomatch_app.index.extract",))
     t.join(timeout=60)
     assert not t.is_alive() and "geomatch_app.index.extract" in sys.modules
+
+
+def test_torch_libraries_load_before_torch_is_imported():
+    """load_libraries_unlocked dlopens torch's own libraries (global deps, CUDA wheels, the
+    torch._C extension) without importing torch; the later import finds and uses them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from geomatch_app.index.preload import load_libraries_unlocked, torch_libraries\n"
+        "libs = torch_libraries()\n"
+        "assert libs and libs[0][0].endswith('libtorch_global_deps.so') and libs[0][1]\n"
+        "assert any('/torch/_C.' in p for p, _ in libs)\n"
+        "loaded = load_libraries_unlocked()\n"
+        "assert 'torch' not in sys.modules and loaded == [p for p, _ in libs], loaded\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "assert all(p in maps for p in loaded)\n"
+        "import torch\n"
+        "assert float(torch.ones(3).sum()) == 3.0\n"
+        "assert load_libraries_unlocked() == []  # torch imported: nothing to do\n"
+        "print('ok')\n")
+    if not sys.platform.startswith("linux"):
+        return
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_torch_libraries_without_torch(monkeypatch):
+    import importlib.util
+
+    from geomatch_app.index import preload
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert preload.torch_libraries() == []
+    assert preload.load_libraries_unlocked([]) == []
