@@ -46,7 +46,8 @@ def load_weights(path: str) -> dict[str, torch.Tensor]:
     safetensors copy loads in ~13 ms. The ``.pth``'s key order is kept (safetensors sorts keys;
     the MobileNetV2 file is mapped by position). The copy is keyed by the file's size and mtime,
     written atomically, and skipped (the ``.pth`` is read as before) when the cache is not
-    writable."""
+    writable; writing it deletes the copies of earlier versions of the same file."""
+    import glob
     import os
 
     from geomatch_app.core.paths import user_cache_dir
@@ -76,6 +77,10 @@ def load_weights(path: str) -> dict[str, torch.Tensor]:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp),
                   metadata={"order": json.dumps(list(state))})
         os.replace(tmp, cached)
+        # copies of earlier versions of this file (a reinstall changes its mtime): ~25 MB each
+        for old in cached.parent.glob(f"{glob.escape(os.path.basename(path))}-*.safetensors"):
+            if old != cached:
+                old.unlink(missing_ok=True)
     except OSError as exc:
         log.info("%s: weights not cached (%s)", cached, exc)
     return state

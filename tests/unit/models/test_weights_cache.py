@@ -41,3 +41,23 @@ def test_a_read_only_cache_still_loads(tmp_path, monkeypatch) -> None:
         assert torch.equal(backbones.load_weights(str(src))["x"], torch.ones(2))
     finally:
         home.chmod(0o700)
+
+
+def test_a_new_version_of_the_file_replaces_its_old_copy(tmp_path, monkeypatch) -> None:
+    """A reinstall gives the .pth a new mtime: its new copy replaces the old one instead of
+    piling up ~25 MB per install; copies of other files stay."""
+    import os
+
+    monkeypatch.setenv("GEOMATCH_HOME", str(tmp_path / "home"))
+    src, other = tmp_path / "w.pth", tmp_path / "other.pth"
+    torch.save({"x": torch.ones(2)}, src)
+    torch.save({"y": torch.zeros(2)}, other)
+    backbones.load_weights(str(src))
+    backbones.load_weights(str(other))
+    old = {p.name for p in (tmp_path / "home").rglob("w.pth-*.safetensors")}
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert torch.equal(backbones.load_weights(str(src))["x"], torch.ones(2))
+    now = {p.name for p in (tmp_path / "home").rglob("w.pth-*.safetensors")}
+    assert len(old) == len(now) == 1 and old != now
+    assert len(list((tmp_path / "home").rglob("other.pth-*.safetensors"))) == 1
