@@ -26,6 +26,7 @@ import PySide6.QtWebEngineWidgets  # noqa: F401 - must precede QApplication
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QProgressDialog
 
+import geomatch_app.gui.pyside_scan  # noqa: F401 - before the imports below (see there)
 from geomatch_app.app import demo
 from geomatch_app.app.recent import ProjectRef
 from geomatch_app.gui.main_window import MainWindow
@@ -34,6 +35,7 @@ from geomatch_app.gui.settings import APP, ORG
 from geomatch_app.gui.worker import Worker
 
 log = logging.getLogger(__name__)
+
 
 
 def preload_llvm_users() -> None:
