@@ -7,8 +7,12 @@ event loop could not repaint or react (a stall). It also notes on which thread t
 imported. The parent times from just before it spawns the child, so interpreter start-up and
 imports count. A bare QApplication + QMainWindow launch is measured in the same run as the floor.
 
+A probe thread that sleeps 1 ms at a time also reports the longest time any thread held the
+GIL; a stall without such a hold is the GUI thread's own (C++) work or CPU contention.
+
 Runs: the first in a fresh data folder (builds the demo index: "first run"), then --runs more
-in the same folder ("warm", the usual case); medians are reported.
+in the same folder ("warm", the usual case) in each preload mode (GEOMATCH_PRELOAD=1, join, 0),
+interleaved; medians are reported.
 
 Usage: python benchmarks/bench_startup.py [--runs 3] [--timeout 240]
 BENCH_STALL_DUMP=FILE: the child also writes every thread's stack 80 ms into each stall to FILE.
