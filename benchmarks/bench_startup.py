@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import json
 import os
 import subprocess
@@ -128,6 +129,7 @@ def child(kind: str) -> int:
         gaps = state["gaps"]
         out = dict(marks, torch_import_at=spy.when, torch_import_thread=spy.thread,
                    max_gil_hold_ms=probe.max_gap_ms(marks.get("event_loop_start")),
+                   gc_enabled=gc.isenabled(), gc_frozen=gc.get_freeze_count(),
                    max_stall_ms=max((g for g, _ in gaps), default=0.0),
                    stalls_over_100ms=[(round(g, 1), phase) for g, phase in gaps
                                       if g > STALL_MS])
