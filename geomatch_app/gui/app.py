@@ -12,6 +12,9 @@ QtWebEngine is imported and the map's URL scheme registered before the QApplicat
   the window ~0.8 s later); ``0``: no preload, the first job imports torch.
 - the cyclic garbage collector is paused until the first ranking, then the start-up's objects
   are frozen (:func:`hold_gc`): one full collection of them held the GIL ~150–250 ms.
+
+gui/pyside_scan.py, imported right after PySide6, also stops PySide6 from reading the source
+of every module imported after it (torch alone is ~750 modules).
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from geomatch_app.gui.settings import APP, ORG
 from geomatch_app.gui.worker import Worker
 
 log = logging.getLogger(__name__)
-
 
 
 def preload_llvm_users() -> None:
