@@ -39,7 +39,7 @@ from perf_common import machine, median, table, write_json  # noqa: E402
 MARK = "BENCH_STARTUP "
 HEARTBEAT_MS = 10
 STALL_MS = 100
-DUMP_AFTER_S = 0.08  # --stall-dump: a stack dump this long into a stall
+DUMP_AFTER_S = 0.08  # BENCH_STALL_DUMP: a stack dump this long into a stall
 AFTER_RANKED_S = 1.0  # keep measuring stalls this long after the first ranking arrives
 
 

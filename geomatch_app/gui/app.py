@@ -112,19 +112,20 @@ def preload_mode() -> str:
     return mode
 
 
-def start_preload():
-    """The preload thread, or None when ``GEOMATCH_PRELOAD=0`` (see the module docstring)."""
+def start_preload(mode: str | None = None):
+    """The preload thread, or None when ``mode`` (default: :func:`preload_mode`) is off."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp
-    if preload_mode() == "off":
+    if (mode or preload_mode()) == "off":
         return None
     from geomatch_app.index.preload import preload_in_background
 
     return preload_in_background()
 
 
-def show_when_loaded(win: MainWindow, loader) -> None:
-    """Show the window; with ``GEOMATCH_PRELOAD=join`` only once ``loader`` has finished."""
-    if loader is not None and preload_mode() == "join":
+def show_when_loaded(win: MainWindow, loader, mode: str | None = None) -> None:
+    """Show the window; in ``join`` mode (default: :func:`preload_mode`) only once ``loader``
+    has finished."""
+    if loader is not None and (mode or preload_mode()) == "join":
         loader.join()
     win.show()
 
@@ -155,15 +156,16 @@ def release_gc(*_args) -> None:
 def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
     """The window on ``project``, or on the demo project when None."""
     hold_gc()
-    loader = start_preload()
+    mode = preload_mode()
+    loader = start_preload(mode)
     app = ensure_app()
     if project is None:
         win = MainWindow(db_path=str(demo.demo_db_path()))
-        show_when_loaded(win, loader)
+        show_when_loaded(win, loader, mode)
         prepare_demo(win)
     else:
         win = MainWindow(db_path=project.db, index_dir=project.index or None)
-        show_when_loaded(win, loader)
+        show_when_loaded(win, loader, mode)
     if photos:
         win.add_photos(photos)
     # The first ranking has imported and built everything a query needs.
