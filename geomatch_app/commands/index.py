@@ -41,6 +41,9 @@ def add_parser(sub) -> None:
                    "projection, ~1.3 KB of RAM per photo; all three re-rank exactly)")
     p.add_argument("--pca", type=int, default=None, metavar="DIM",
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
+    p.add_argument("--reduce", type=int, default=None, metavar="DIM",
+                   help="ivffs / hnswpca: PCA dimensions the shortlist is searched in "
+                   "(a multiple of 4; default 128 for ivffs, 256 for hnswpca)")
     p.add_argument("--nprobe", type=int, default=None,
                    help="ivffs / ivfpq: inverted lists visited per query (default: half of "
                    "them for ivffs, a quarter for ivfpq; more is slower and closer to exact)")
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=terminal_progress("indexing"), batch_size=args.batch_size,
                     rebuild=args.rebuild, report=report, workers=args.workers, store=store,
                     options=IndexOptions(type=args.index_type, pca=args.pca,
-                                         nprobe=args.nprobe),
+                                         nprobe=args.nprobe, reduce=args.reduce),
                     engine="ray" if ray else "local",
                     ray_options={"address": args.address, "num_gpus": args.num_gpus,
                                  "shards": args.shards})

@@ -156,6 +156,9 @@ def release_gc(*_args) -> None:
 def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
     """The window on ``project``, or on the demo project when None."""
     hold_gc()
+    # a first ONNX export runs in a child process: in-process it froze the event loop ~0.5 s
+    # (index/engines.py, _export_in_child); the name is spelled out to keep torch unimported
+    os.environ.setdefault("GEOMATCH_EXPORT_PROCESS", "1")
     mode = preload_mode()
     loader = start_preload(mode)
     app = ensure_app()

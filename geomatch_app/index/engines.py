@@ -35,6 +35,8 @@ EXPORT_VERSION = 1
 OPSET = 17
 KEEP_EXPORTS = 6  # newest cached exports kept; older ones are deleted (each is ~model size)
 MIN_COSINE = 0.999  # an export that disagrees more than this with torch is not used
+EXPORT_PROCESS_ENV = "GEOMATCH_EXPORT_PROCESS"  # "1": export in a child process (the window)
+EXPORT_TIMEOUT_S = 600
 
 
 def default_engine() -> str:
@@ -178,16 +180,12 @@ def export_onnx(model) -> Path:
         return path
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    size = model.preprocess.size
     model = model.cpu().eval()
-    probe = _probe_batch(size)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # legacy-exporter deprecation, constant folding notes
-            torch.onnx.export(model, (probe,), str(tmp), input_names=["image"],
-                              output_names=["descriptor"], opset_version=OPSET, dynamo=False,
-                              dynamic_axes={"image": {0: "batch"}, "descriptor": {0: "batch"}})
-        _check_export(model, tmp, probe)
+        if os.environ.get(EXPORT_PROCESS_ENV) == "1":
+            _export_in_child(model, tmp)
+        else:
+            _export_here(model, tmp, MIN_COSINE)
         os.replace(tmp, path)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
@@ -195,6 +193,60 @@ def export_onnx(model) -> Path:
     log.info("exported %s to %s", model.name, path)
     _evict(folder, keep=path)
     return path
+
+
+def _export_here(model, out: Path, min_cosine: float) -> None:
+    """Export ``model`` to ``out`` and check it against torch on the probe batch."""
+    probe = _probe_batch(model.preprocess.size)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation, constant folding notes
+        torch.onnx.export(model, (probe,), str(out), input_names=["image"],
+                          output_names=["descriptor"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"image": {0: "batch"}, "descriptor": {0: "batch"}})
+    _check_export(model, out, probe, min_cosine)
+
+
+def _export_in_child(model, out: Path) -> None:
+    """The export in a child process (the window sets GEOMATCH_EXPORT_PROCESS=1). In-process
+    it holds the GIL for up to ~0.5 s at a time — the exporter imports ``onnx``, whose
+    ``ml_dtypes`` extension initialises for ~0.4 s, and tracing runs in long C++ calls — which
+    froze the window's first run. The model travels pickled (torch.save: its current
+    weights, fine-tuned ones included); the child writes ``out`` or an error message."""
+    import multiprocessing
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix="export-") as work:
+        pickled, error = Path(work) / "model.pt", Path(work) / "error.txt"
+        try:
+            torch.save(model, pickled)
+        except Exception as exc:  # noqa: BLE001 - e.g. a hook that cannot be pickled
+            log.warning("%s: exporting in this process (the model cannot be pickled: %s)",
+                        getattr(model, "name", "model"), exc)
+            _export_here(model, out, MIN_COSINE)
+            return
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
+        child = ctx.Process(target=_child_export, daemon=True,
+                            args=(str(pickled), str(out), str(error), MIN_COSINE,
+                                  torch.get_num_threads()))
+        child.start()
+        child.join(EXPORT_TIMEOUT_S)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            raise RuntimeError(f"the export took longer than {EXPORT_TIMEOUT_S} s")
+        if child.exitcode != 0:
+            why = error.read_text() if error.is_file() else f"exit code {child.exitcode}"
+            raise RuntimeError(why)
+
+
+def _child_export(pickled: str, out: str, error: str, min_cosine: float, threads: int) -> None:
+    try:
+        torch.set_num_threads(threads)
+        model = torch.load(pickled, weights_only=False).eval()
+        _export_here(model, Path(out), min_cosine)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        Path(error).write_text(str(exc) or type(exc).__name__)
+        raise SystemExit(1) from None
 
 
 def _probe_batch(size: int) -> torch.Tensor:
@@ -206,7 +258,7 @@ def _probe_batch(size: int) -> torch.Tensor:
     return x.clamp(-2.2, 2.7).contiguous()
 
 
-def _check_export(model, path: Path, probe: torch.Tensor) -> None:
+def _check_export(model, path: Path, probe: torch.Tensor, min_cosine: float) -> None:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -218,8 +270,8 @@ def _check_export(model, path: Path, probe: torch.Tensor) -> None:
         ref = model(probe).float().numpy()
     cos = float(np.min(np.sum(got * ref, axis=1)
                        / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)))
-    if not cos >= MIN_COSINE:
-        raise RuntimeError(f"ONNX output disagrees with torch (cosine {cos:.5f} < {MIN_COSINE})")
+    if not cos >= min_cosine:
+        raise RuntimeError(f"ONNX output disagrees with torch (cosine {cos:.5f} < {min_cosine})")
 
 
 def _evict(folder: Path, keep: Path) -> None:

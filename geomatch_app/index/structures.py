@@ -62,7 +62,9 @@ STORE_FILE = "vectors.npy"
 INDEX_FILE = "index.faiss"
 PCA_FILE = "pca.faiss"
 REDUCE_FILE = "reduce.faiss"
-REDUCE_DIM = 256  # ivffs: the shortlist is found in this many PCA dimensions
+REDUCE_DIM = 256  # hnswpca: the shortlist is found in this many PCA dimensions
+IVFFS_REDUCE_DIM = 128  # ivffs: the same, fewer (docs/performance.md: half the scan at 1M)
+IVFFS_SPLIT_IMPLEM = 14  # faiss fast-scan search that splits one query's lists over threads
 HNSWPCA_EF_CONSTRUCTION = 200  # hnswpca: 40 left the graph too sparse (0.975 at 200k, ef 512)
 HNSWPCA_EF_SEARCH = 1024  # hnswpca: agreement 1.000 at 200k (0.995 at 512)
 _CHUNK = 32_768
@@ -81,6 +83,7 @@ class IndexOptions:
     pq_m: int | None = None
     nprobe: int | None = None
     rerank: int = 256
+    reduce: int | None = None  # ivffs / hnswpca: PCA dimensions of the shortlist search
     hnsw_m: int = 32
     ef_search: int = 128
     ef_construction: int = 80
@@ -94,12 +97,13 @@ def choose_type(n: int) -> str:
 
 
 def choose_nprobe_fs(nlist: int) -> int:
-    """ivffs visits half of the lists. Measured at 1M photos (benchmarks/bench_search.py, nlist
-    1024, shortlist 256): top-1 agreement with flat 0.96 at nprobe 256, 0.975 at 384, 0.98 at
-    512, 0.985 at 768 (bench_search_1m.json); at 512, 0.99 and 1.00 in two other trainings.
-    The gallery spreads over ~256 directions, so a query's neighbour is often in a list far
-    from its nearest centroid: fewer lists lose agreement faster than they save time."""
-    return max(1, nlist // 2)
+    """ivffs visits three eighths of the lists. Measured at 1M photos (benchmarks/
+    bench_search.py, nlist 1024, residual codes on the 128-d rotation, shortlist 256): top-1
+    agreement with flat 0.975–0.98 at nprobe 256, 0.985 at 320, 0.99–0.995 at 384, 1.00 at
+    512. The gallery spreads over hundreds of directions, so a query's neighbour is often in a
+    list far from its nearest centroid: fewer lists lose agreement faster than they save
+    time."""
+    return max(1, (3 * nlist) // 8)
 
 
 def choose_nlist(n: int) -> int:
@@ -165,6 +169,7 @@ class Structure:
         self.index = index
         self.pca = pca
         self.reduce = reduce  # ivffs: the PCA projection the shortlist is searched in
+        self._fp16 = None  # the float16 store's decoder (_rows)
         self._configure()
 
     @property
@@ -200,8 +205,31 @@ class Structure:
             return self.index.search(qt, k)
         short = max(k, int(self.params["rerank"]))
         qs = qt if self.reduce is None else self.reduce.apply(qt)
+        if self.type == "ivffs":
+            self._split_lists(len(qs))
         _, cand = self.index.search(qs, short)
         return self._rerank(qt, cand, k)
+
+    def _split_lists(self, nq: int) -> None:
+        """Fewer queries than threads (the app's one photo): faiss's fast-scan search that
+        shares one query's lists among the threads; else one query per thread (the default)."""
+        import faiss
+
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(self.index))
+        if hasattr(ivf, "implem"):
+            ivf.implem = IVFFS_SPLIT_IMPLEM if nq < faiss.omp_get_max_threads() else 0
+
+    def _rows(self, row: np.ndarray) -> np.ndarray:
+        """Store rows as float32. A float16 store is widened by faiss's SIMD fp16 decoder
+        (bit-identical to numpy's astype, which took ~1 ms of a 1M query for 256 rows)."""
+        x = self.store[row]
+        if x.dtype != np.float16:
+            return np.asarray(x, dtype=np.float32)
+        if self._fp16 is None:
+            import faiss
+
+            self._fp16 = faiss.ScalarQuantizer(x.shape[1], faiss.ScalarQuantizer.QT_fp16)
+        return self._fp16.decode(np.ascontiguousarray(x).view(np.uint8))
 
     def _rerank(self, qt: np.ndarray, cand: np.ndarray, k: int):
         scores = np.full((len(qt), k), -np.inf, dtype=np.float32)
@@ -210,7 +238,7 @@ class Structure:
             row = np.unique(row[row >= 0])  # sorted: the memmap is read in file order
             if not len(row):
                 continue
-            s = self.transform(self.store[row]) @ qt[r]
+            s = self.transform(self._rows(row)) @ qt[r]
             top = np.argsort(-s, kind="stable")[:k]
             scores[r, :len(top)] = s[top]
             ids[r, :len(top)] = row[top]
@@ -280,6 +308,9 @@ def build(store, options: IndexOptions | None = None,
     if kind not in TYPES[1:]:
         raise GeomatchError(f"unknown index type {kind!r}", None,
                             f"use one of {', '.join(TYPES)}")
+    if o.reduce is not None and (o.reduce < 4 or o.reduce % 4):
+        raise GeomatchError(f"--reduce {o.reduce} must be a positive multiple of 4", None,
+                            "use e.g. 128 or 256, or leave it out for the default")
     pca = None
     space = d
     if o.pca:
@@ -376,16 +407,19 @@ def _ivffs(store, space: int, n: int, o: IndexOptions, pca):
         train = _normalise(pca.apply(train))
     reduce = None
     dim = space
-    if space > REDUCE_DIM and ntrain > REDUCE_DIM:
-        reduce = faiss.PCAMatrix(space, REDUCE_DIM, 0.0, False)  # a rotation, no whitening
+    target = o.reduce or IVFFS_REDUCE_DIM
+    if space > target and ntrain > target:
+        reduce = faiss.PCAMatrix(space, target, 0.0, False)  # a rotation, no whitening
         reduce.train(train)
         train = reduce.apply(train)
-        dim = REDUCE_DIM
+        dim = target
     m = o.pq_m or max(2, dim // 2 - (dim // 2) % 2)
     if dim % m or m % 2:
         raise GeomatchError(f"--pq-m {m} must be even and divide the search dimension {dim}",
                             None, "leave it out to choose one automatically")
-    key = f"IVF{nlist},PQ{m}x4fs"
+    # "fsr": the codes encode each vector's residual from its list's centroid. faiss's plain
+    # "fs" codes encode the vector itself (coarser: at 1M, 0.87 of flat's top-10 against 0.98)
+    key = f"IVF{nlist},PQ{m}x4fsr"
     index = faiss.index_factory(dim, key, faiss.METRIC_L2)  # unit vectors: L2 order = IP
     log.info("training %s on %d vectors", key, len(train))
     index.train(train)
@@ -405,10 +439,11 @@ def _hnswpca(store, space: int, n: int, o: IndexOptions, pca):
         train = _normalise(pca.apply(train))
     reduce = None
     dim = space
-    if space > REDUCE_DIM and len(train) > REDUCE_DIM:
-        reduce = faiss.PCAMatrix(space, REDUCE_DIM, 0.0, False)  # a rotation, no whitening
+    target = o.reduce or REDUCE_DIM
+    if space > target and len(train) > target:
+        reduce = faiss.PCAMatrix(space, target, 0.0, False)  # a rotation, no whitening
         reduce.train(train)
-        dim = REDUCE_DIM
+        dim = target
     index = faiss.IndexHNSWFlat(dim, o.hnsw_m)  # L2 in the rotation: the order of unit vectors
     index.hnsw.efConstruction = max(o.ef_construction, HNSWPCA_EF_CONSTRUCTION)
     ef = max(o.ef_search, HNSWPCA_EF_SEARCH, int(o.rerank))

@@ -201,3 +201,42 @@ def test_engine_cache_does_not_keep_models_alive(tiny, tmp_path, monkeypatch):
     del model
     gc.collect()
     assert ref() is None
+
+
+def test_export_in_a_child_process_when_asked(tiny, tmp_path, monkeypatch):
+    """GEOMATCH_EXPORT_PROCESS=1 (the window sets it): the export and its check against torch
+    run in a child process, so this process's torch.onnx.export is never called; the file is
+    the same usable export."""
+    monkeypatch.setenv("GEOMATCH_CACHE", str(tmp_path))
+    monkeypatch.setenv(engines.EXPORT_PROCESS_ENV, "1")
+
+    def not_here(*a, **k):
+        raise AssertionError("exported in the parent process")
+
+    monkeypatch.setattr(torch.onnx, "export", not_here)
+    path = engines.export_onnx(tiny)
+    assert path.is_file() and [p.name for p in (tmp_path / "onnx").iterdir()] == [path.name]
+    eng = engines.OnnxEngine(tiny)
+    x = torch.randn(2, 3, tiny.preprocess.size, tiny.preprocess.size)
+    with torch.inference_mode():
+        ref = tiny(x).numpy()
+    np.testing.assert_allclose(eng(x), ref, atol=1e-4)
+
+
+def test_child_export_failure_is_reported_and_leaves_nothing(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOMATCH_CACHE", str(tmp_path))
+    monkeypatch.setenv(engines.EXPORT_PROCESS_ENV, "1")
+    monkeypatch.setattr(engines, "MIN_COSINE", 1.5)  # handed to the child: no export passes
+    with pytest.raises(RuntimeError, match="disagrees with torch"):
+        engines.export_onnx(tiny)
+    assert list((tmp_path / "onnx").iterdir()) == []  # no export, no temporary folder
+
+
+def test_model_that_cannot_be_pickled_is_exported_in_process(tiny, tmp_path, monkeypatch,
+                                                              caplog):
+    monkeypatch.setenv("GEOMATCH_CACHE", str(tmp_path))
+    monkeypatch.setenv(engines.EXPORT_PROCESS_ENV, "1")
+    tiny.unpicklable = lambda: None  # a lambda attribute: torch.save cannot pickle the model
+    with caplog.at_level(logging.WARNING):
+        path = engines.export_onnx(tiny)
+    assert path.is_file() and "cannot be pickled" in caplog.text
