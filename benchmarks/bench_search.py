@@ -8,11 +8,11 @@ spectrum (``--tail``, default 0.10 of the variance): ~320 real photos span only 
 so on their own they would give a gallery with no variance outside a 320-d subspace, where
 PCA-reduced search is nearly exact; the largest real set (Nordland, 7152 frames of the default
 model) keeps 10.2 % of its variance beyond its first 320 directions (12.4 % beyond 256,
-20.1 % beyond 128), and the generator gives that share to noise spread over all dimensions. Photos come in
-places of four (a place centre plus a within-place offset scaled so that same-place cosines
-match the real same-place cosines of the labelled sets), and each query is a new view of a
-random place — the retrieval case, where the true neighbour is a close one (never a copy of a
-gallery vector).
+20.1 % beyond 128), and the generator gives that share to noise spread over all dimensions.
+Photos come in places of four (a place centre plus a within-place offset scaled so that
+same-place cosines match the real same-place cosines of the labelled sets), and each query is
+a new view of a random place — the retrieval case, where the true neighbour is a close one
+(never a copy of a gallery vector).
 
 Places come in areas (``--gallery clustered``, the default; see :class:`Generator`): the share
 of a place's variance that lies within its area is calibrated so that areas the size of the
@@ -31,8 +31,8 @@ opened in a fresh process: open time, resident memory, and ms/query through ``In
 
 Usage: python benchmarks/bench_search.py [--sizes 100000 1000000] [--queries 200]
        python benchmarks/bench_search.py --small      # 20k and 50k: minutes on a laptop
-       python benchmarks/bench_search.py --sizes 1000000 --api-type ivffs   # 1M, < 10 min
-       python benchmarks/bench_search.py --sizes 1000000 --compare   # both types, ~25 min
+       python benchmarks/bench_search.py --sizes 1000000   # 1M, the automatic type (ivffs), ~5 min
+       python benchmarks/bench_search.py --sizes 1000000 --compare   # + IVF-PQ+OPQ, ~20 min
 Writes benchmarks/results/bench_search.json; the table goes to docs/performance.md.
 """
 
@@ -122,7 +122,7 @@ class Generator:
         tail_var = max(tail * total, rest, 1e-8)
         self.std = np.sqrt(var[keep] * (total - tail_var) / var[keep].sum()).astype(np.float32)
         self.noise = float(np.sqrt(tail_var / real.shape[1]))
-        self.tail = tail_var / total
+        self.tail = float(tail_var / total)
         self.dim = real.shape[1]
         self.rng = np.random.default_rng(seed)
         self.target = _same_place_cosine(real, place)

@@ -15,29 +15,29 @@ cosine similarities in that space.
   al., TPAMI 2011, eq. 13 asymmetric distances). The ``rerank`` best PQ estimates are then
   re-scored exactly from the float16 store — PQ's approximate scores decide only the
   shortlist, never the final order.
-- ``ivffs``: the shortlist is found in a PCA projection to 256 dimensions (no whitening: it
-  keeps the geometry of the descriptors, and 256 of 1280 directions carry > 99 % of the real
-  descriptors' variance) by an inverted file with 4-bit *fast-scan* PQ codes (André et al.,
-  VLDB 2015 / faiss ``IndexIVFPQFastScan``: the 16-entry lookup tables sit in SIMD registers,
-  so a code costs a fraction of an 8-bit PQ code's table lookups), two dimensions per
-  sub-quantiser; then re-scored exactly from the float16 store like ``ivfpq``. Scanning is
-  cheap enough to visit half of the lists, which is what top-1 agreement needs on the
-  benchmark's gallery.
+- ``ivffs``: the shortlist is found in a PCA projection to 128 dimensions (``reduce``; no
+  whitening: it keeps the geometry of the descriptors) by an inverted file with 4-bit
+  *fast-scan* PQ codes of each vector's residual from its list centroid (André et al., VLDB
+  2015 / faiss ``IndexIVFPQFastScan``, factory "x4fsr": the 16-entry lookup tables sit in SIMD
+  registers, so a code costs a fraction of an 8-bit PQ code's table lookups), two dimensions
+  per sub-quantiser, three eighths of the lists visited; then the 256-shortlist is re-scored
+  exactly from the float16 store like ``ivfpq``. One query's lists are shared among the
+  threads (faiss implem 14).
+- ``hnswpca``: the shortlist is found by an HNSW graph over a 256-d PCA rotation
+  (efConstruction 200, efSearch 1024; float32 vectors + graph ≈ 1.3 KB of RAM per photo), then
+  re-scored exactly from the float16 store. At 1M (docs/performance.md): 0.975 top-1
+  agreement at 8.4 ms (ef 1024), 0.99 at 12.1 ms (ef 1536) where flat took 135 ms; 30× the
+  RAM of ``ivffs`` and a ~1 s open, so ``auto`` never picks it.
 
 Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
 ``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
-HNSW below 100 000, IVF-PQ+OPQ from 100 000 on (HNSW needs the float32 vectors in RAM plus the
-graph: ~5.4 KB per 1280-d photo, 5.4 GB at a million; IVF-PQ ~85 B in RAM). ``ivffs`` was
-measured against it at 1M in one run (docs/performance.md) and did not win the query: 0.98
-top-1 agreement / 0.86 R@10 at 21 ms (nprobe 512) against IVF-PQ+OPQ's 0.985 / 0.97 at 25 ms
-(nprobe 384) and 0.97 / 0.95 at 17 ms (256, the default); it builds 13× faster (70 vs 917 s),
-so it is offered for large galleries that are rebuilt often (``--index-type ivffs``).
-- ``hnswpca``: the shortlist is found by an HNSW graph over that same 256-d PCA rotation
-  (efConstruction 200, efSearch 1024; float32 vectors + graph ≈ 1.3 KB of RAM per photo), then
-  re-scored exactly from the float16 store. At 1M (docs/performance.md): 0.975 top-1
-  agreement at 8.4 ms (ef 1024), 0.99 at 12.1 ms (ef 1536) where flat took 135 ms — about as
-  fast relative to flat as IVF-PQ+OPQ, a fuller top-10, but 15× its RAM and a ~1 s open, so
-  ``auto`` never picks it.
+HNSW below 100 000, ``ivffs`` from 100 000 on. Measured in one run at 100k and 1M
+(docs/performance.md, ``bench_search_ivffs_residual.json``): at 1M ``ivffs`` agrees 0.99
+with flat's top-1 at 6.6 ms (one thread; 4–6 ms with two) where flat takes 282 ms, against
+IVF-PQ+OPQ's 0.99 at 30 ms (nprobe 384); it needs 41 B of RAM per photo (85) and builds in
+46 s (538 s). At 100k it agrees 0.99 at 1.7 ms against HNSW's 0.92 at 1.8 ms (5.4 KB per
+photo) and IVF-PQ+OPQ's 0.96 at 4.2 ms. HNSW needs the float32 vectors in RAM plus the graph:
+~5.4 KB per 1280-d photo.
 """
 
 from __future__ import annotations
@@ -90,10 +90,10 @@ class IndexOptions:
 
 
 def choose_type(n: int) -> str:
-    """The documented rule: flat < 10k photos, HNSW < 100k, IVF-PQ (+OPQ) above."""
+    """The documented rule: flat < 10k photos, HNSW < 100k, ivffs above."""
     if n < FLAT_MAX:
         return "flat"
-    return "hnsw" if n < HNSW_MAX else "ivfpq"
+    return "hnsw" if n < HNSW_MAX else "ivffs"
 
 
 def choose_nprobe_fs(nlist: int) -> int:
@@ -222,7 +222,10 @@ class Structure:
     def _rows(self, row: np.ndarray) -> np.ndarray:
         """Store rows as float32. A float16 store is widened by faiss's SIMD fp16 decoder
         (bit-identical to numpy's astype, which took ~1 ms of a 1M query for 256 rows)."""
-        x = self.store[row]
+        store = self.store
+        if isinstance(store, np.memmap):  # a plain view: memmap's per-slice Python hooks cost
+            store = store.view(np.ndarray)  # ~0.3 ms of a 1M query (its base keeps the map)
+        x = store[row]
         if x.dtype != np.float16:
             return np.asarray(x, dtype=np.float32)
         if self._fp16 is None:
@@ -235,7 +238,8 @@ class Structure:
         scores = np.full((len(qt), k), -np.inf, dtype=np.float32)
         ids = np.full((len(qt), k), -1, dtype=np.int64)
         for r, row in enumerate(cand):
-            row = np.unique(row[row >= 0])  # sorted: the memmap is read in file order
+            row = np.sort(row[row >= 0])  # the memmap is read in file order
+            row = row[np.r_[True, row[1:] != row[:-1]]]  # unique (np.unique: 2× the time)
             if not len(row):
                 continue
             s = self.transform(self._rows(row)) @ qt[r]

@@ -202,7 +202,7 @@ def test_pca_whitening_is_the_learned_projection_renormalised():
 
 def test_automatic_rule():
     assert [choose_type(n) for n in (0, 9_999, 10_000, 99_999, 100_000, 10**6)] == \
-        ["flat", "flat", "hnsw", "hnsw", "ivfpq", "ivfpq"]
+        ["flat", "flat", "hnsw", "hnsw", "ivffs", "ivffs"]
     assert choose_nlist(10**6) == 1024 and choose_nlist(100_000) == 256
     assert choose_nprobe(256) == 64 and choose_nprobe(32) == 16 and choose_nprobe(8) == 8
     assert choose_pq_m(1280) == 64 and choose_pq_m(32) == 8 and 256 % choose_pq_m(256) == 0
