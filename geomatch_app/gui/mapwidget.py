@@ -132,14 +132,26 @@ class _Page(QWebEnginePage):
         log.debug("map page: %s", text)
 
 
+# Open unless the launcher closes it: run_gui holds the names back until the first ranking
+# has landed (or a minute has passed), so their load does not compete with torch's import and
+# the first query for the GIL (docs/performance.md, start-up).
+NAMES_GATE = threading.Event()
+NAMES_GATE.set()
+NAMES_GATE_MAX_S = 60.0
+
+
 class _Names(QObject):
-    """Loads the GeoNames table off the GUI thread; ``loaded`` fires on the GUI thread."""
+    """Loads the GeoNames table off the GUI thread (its once-per-installation cache is built
+    in a child process); ``loaded`` fires on the GUI thread."""
 
     loaded = Signal()
 
     def start(self) -> None:
         def work() -> None:
+            NAMES_GATE.wait(NAMES_GATE_MAX_S)
             try:
+                if not geocode.is_loaded():
+                    geocode.build_cache_in_child()
                 geocode.gazetteer()
             except Exception as exc:  # noqa: BLE001 - names are a help, not a must
                 log.warning("place names are not available: %s", exc)

@@ -33,7 +33,8 @@ Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
 ``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
 HNSW below 100 000, ``ivffs`` from 100 000 on. Measured in one run at 100k and 1M
 (docs/performance.md, ``bench_search_ivffs_residual.json``): at 1M ``ivffs`` agrees 0.99
-with flat's top-1 at 6.6 ms (one thread; 4–6 ms with two) where flat takes 282 ms, against
+with flat's top-1 at 5.8–7.3 ms with one thread (3.9–5.9 ms with two) where flat takes
+282–292 ms, against
 IVF-PQ+OPQ's 0.99 at 30 ms (nprobe 384); it needs 41 B of RAM per photo (85) and builds in
 46 s (538 s). At 100k it agrees 0.99 at 1.7 ms against HNSW's 0.92 at 1.8 ms (5.4 KB per
 photo) and IVF-PQ+OPQ's 0.96 at 4.2 ms. HNSW needs the float32 vectors in RAM plus the graph:

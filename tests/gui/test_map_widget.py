@@ -322,3 +322,28 @@ def test_an_unreadable_basemap_is_reported_and_the_offline_map_stays(qtbot, tmp_
         w.close()
         w.deleteLater()
         qtbot.wait(50)
+
+
+def test_place_names_wait_for_the_gate_then_load(qtbot, monkeypatch):
+    """run_gui closes NAMES_GATE until the first ranking: the loader thread waits for it (so the
+    names' load does not compete with torch's import and the first query), then builds the
+    cache in a child process and loads the table."""
+    import threading
+
+    from geomatch_app.geo import geocode
+    from geomatch_app.gui import mapwidget
+
+    calls, loaded = [], threading.Event()
+    monkeypatch.setattr(geocode, "is_loaded", lambda: False)
+    monkeypatch.setattr(geocode, "build_cache_in_child", lambda: calls.append("cache"))
+    monkeypatch.setattr(geocode, "gazetteer", lambda: (calls.append("load"), loaded.set()))
+    names = mapwidget._Names()
+    mapwidget.NAMES_GATE.clear()
+    try:
+        names.start()
+        assert not loaded.wait(0.3) and calls == []
+        with qtbot.waitSignal(names.loaded, timeout=5000):
+            mapwidget.NAMES_GATE.set()
+        assert calls == ["cache", "load"]
+    finally:
+        mapwidget.NAMES_GATE.set()

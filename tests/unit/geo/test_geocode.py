@@ -79,3 +79,49 @@ def test_latitude_band_gives_the_same_nearest_place_as_a_full_scan():
     for qlat, qlon in zip(rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200), strict=True):
         brute = int(np.argmax(xyz @ geocode._unit([qlat], [qlon])[0]))
         assert g.nearest(qlat, qlon)[0].name == f"p{brute}"
+
+
+def _fake_source(tmp_path):
+    import json
+
+    cities = {str(i): {"name": n, "alternatenames": alt, "countrycode": cc, "latitude": la,
+                       "longitude": lo, "population": pop, "admin1code": ""}
+              for i, (n, alt, cc, la, lo, pop) in enumerate([
+                  ("Lund", ["Londinium Gothorum"], "SE", 55.70584, 13.19321, 91940),
+                  ("Malmö", ["Malmoe"], "SE", 55.60587, 13.00073, 301706),
+                  ("Lunde", [], "NO", 59.29832, 9.10268, 1422)])}
+    src = tmp_path / "cities.json"
+    src.write_text(json.dumps(cities), encoding="utf-8")
+    return src
+
+
+def test_cache_built_in_a_child_process_is_the_in_process_cache(tmp_path):
+    """The window builds the once-per-installation cache in a spawned child (its JSON parse
+    and sort froze the first run's event loop); the file is byte-identical to the in-process
+    build, and a fresh cache is not rebuilt."""
+    src = _fake_source(tmp_path)
+    child, here = tmp_path / "child.tsv", tmp_path / "here.tsv"
+    assert geocode.build_cache_in_child(src, child)
+    geocode._build_cache(src, here)
+    assert child.read_bytes() == here.read_bytes()
+    stamp = child.stat().st_mtime_ns
+    assert geocode.build_cache_in_child(src, child) and child.stat().st_mtime_ns == stamp
+    g = geocode.load_gazetteer(src, child)
+    assert g.nearest(55.71, 13.19)[0].label == "Lund, SE"
+
+
+def test_background_load_pauses_between_lines_and_reads_the_same_table(tmp_path, monkeypatch):
+    src = _fake_source(tmp_path)
+    cache = tmp_path / "c.tsv"
+    plain = geocode.load_gazetteer(src, cache)
+    sleeps = []
+    monkeypatch.setattr(geocode, "PAUSE_EVERY", 2)
+    monkeypatch.setattr(geocode.time, "sleep", lambda s: sleeps.append(s))
+    assert geocode.load_gazetteer(src, cache).names == plain.names and sleeps == []  # main
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # a background thread, as in the window
+        paused = pool.submit(geocode.load_gazetteer, src, cache).result()
+    assert len(sleeps) >= 2 and set(sleeps) == {geocode.PAUSE_S}
+    assert paused.names == plain.names and paused.search("malmoe") == plain.search("malmoe")
+    assert [p.name for p in paused.search("malmoe")] == ["Malmö"]
