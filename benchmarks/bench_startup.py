@@ -41,7 +41,7 @@ HEARTBEAT_MS = 10
 STALL_MS = 100
 DUMP_AFTER_S = 0.08  # BENCH_STALL_DUMP: a stack dump this long into a stall
 AFTER_RANKED_S = float(os.environ.get("BENCH_AFTER_S", "1.0"))  # keep measuring stalls this
-# long after the first ranking arrives (--after; 25 s covers the map's place-name load)
+# long after the first ranking arrives (--after; 30 s covers the map's place-name load)
 
 
 # --------------------------------------------------------------------------------- child

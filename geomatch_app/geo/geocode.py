@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geomatch_app.core.child import run_spawned
 from geomatch_app.core.paths import user_data_dir
 
 log = logging.getLogger(__name__)
@@ -238,21 +239,13 @@ def build_cache_in_child(src: Path | None = None, cache: Path | None = None) -> 
     its event loop waiting for the GIL for over a second at a time on the first run
     (docs/performance.md). True when the cache is there afterwards; on any failure the
     in-process build of :func:`load_gazetteer` remains."""
-    import multiprocessing
-
     src = src or _source_json()
     cache = cache or _cache_path(src)
     if not _stale(src, cache):
         return True
     log.info("indexing GeoNames places from %s in a child process (once)", src)
     try:
-        child = multiprocessing.get_context("spawn").Process(
-            target=_build_cache, args=(src, cache), name="geonames-cache", daemon=True)
-        child.start()
-        child.join(CHILD_TIMEOUT_S)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        run_spawned(_build_cache, (src, cache), CHILD_TIMEOUT_S, "geonames-cache")
     except OSError as exc:
         log.warning("could not start the place-name indexer (%s); indexing here", exc)
     return not _stale(src, cache)

@@ -158,8 +158,9 @@ def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) 
     """The window on ``project``, or on the demo project when None."""
     hold_gc()
     NAMES_GATE.clear()  # opened by the first ranking (below) or after NAMES_GATE_MAX_S
-    # a first ONNX export runs in a child process: in-process it froze the event loop ~0.5 s
-    # (index/engines.py, _export_in_child); the name is spelled out to keep torch unimported
+    # a first ONNX export runs in a child process: in-process it froze the event loop
+    # 0.4–1.2 s (index/engines.py, _export_in_child); the name is spelled out to keep torch
+    # unimported
     os.environ.setdefault("GEOMATCH_EXPORT_PROCESS", "1")
     mode = preload_mode()
     loader = start_preload(mode)

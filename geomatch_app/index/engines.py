@@ -208,12 +208,13 @@ def _export_here(model, out: Path, min_cosine: float) -> None:
 
 def _export_in_child(model, out: Path) -> None:
     """The export in a child process (the window sets GEOMATCH_EXPORT_PROCESS=1). In-process
-    it holds the GIL for up to ~0.5 s at a time — the exporter imports ``onnx``, whose
-    ``ml_dtypes`` extension initialises for ~0.4 s, and tracing runs in long C++ calls — which
-    froze the window's first run. The model travels pickled (torch.save: its current
+    it held the GIL for 0.4–1.2 s at a stretch — the exporter imports ``onnx``, whose
+    ``ml_dtypes`` extension initialises under the GIL — which froze the window's first run
+    (docs/performance.md). The model travels pickled (torch.save: its current
     weights, fine-tuned ones included); the child writes ``out`` or an error message."""
-    import multiprocessing
     import tempfile
+
+    from geomatch_app.core.child import run_spawned
 
     with tempfile.TemporaryDirectory(dir=out.parent, prefix="export-") as work:
         pickled, error = Path(work) / "model.pt", Path(work) / "error.txt"
@@ -224,18 +225,13 @@ def _export_in_child(model, out: Path) -> None:
                         getattr(model, "name", "model"), exc)
             _export_here(model, out, MIN_COSINE)
             return
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
-        child = ctx.Process(target=_child_export, daemon=True,
-                            args=(str(pickled), str(out), str(error), MIN_COSINE,
-                                  torch.get_num_threads()))
-        child.start()
-        child.join(EXPORT_TIMEOUT_S)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        code = run_spawned(_child_export, (str(pickled), str(out), str(error), MIN_COSINE,
+                                           torch.get_num_threads()),
+                           EXPORT_TIMEOUT_S, "onnx-export")
+        if code is None:
             raise RuntimeError(f"the export took longer than {EXPORT_TIMEOUT_S} s")
-        if child.exitcode != 0:
-            why = error.read_text() if error.is_file() else f"exit code {child.exitcode}"
+        if code != 0:
+            why = error.read_text() if error.is_file() else f"exit code {code}"
             raise RuntimeError(why)
 
 

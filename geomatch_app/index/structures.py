@@ -171,6 +171,7 @@ class Structure:
         self.pca = pca
         self.reduce = reduce  # ivffs: the PCA projection the shortlist is searched in
         self._fp16 = None  # the float16 store's decoder (_rows)
+        self._fastscan = None  # ivffs: the fast-scan index whose search mode _split_lists sets
         self._configure()
 
     @property
@@ -189,6 +190,9 @@ class Structure:
             faiss.downcast_index(self.index).hnsw.efSearch = int(self.params["ef_search"])
         elif self.type in ("ivfpq", "ivffs"):
             faiss.extract_index_ivf(self.index).nprobe = int(self.params["nprobe"])
+        if self.type == "ivffs":
+            ivf = faiss.downcast_index(faiss.extract_index_ivf(self.index))
+            self._fastscan = ivf if hasattr(ivf, "implem") else None
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -216,9 +220,9 @@ class Structure:
         shares one query's lists among the threads; else one query per thread (the default)."""
         import faiss
 
-        ivf = faiss.downcast_index(faiss.extract_index_ivf(self.index))
-        if hasattr(ivf, "implem"):
-            ivf.implem = IVFFS_SPLIT_IMPLEM if nq < faiss.omp_get_max_threads() else 0
+        if self._fastscan is not None:
+            self._fastscan.implem = (IVFFS_SPLIT_IMPLEM if nq < faiss.omp_get_max_threads()
+                                     else 0)
 
     def _rows(self, row: np.ndarray) -> np.ndarray:
         """Store rows as float32. A float16 store is widened by faiss's SIMD fp16 decoder
@@ -396,6 +400,18 @@ def _ivfpq(store, space: int, n: int, o: IndexOptions, pca):
                    "nprobe": nprobe, "rerank": int(o.rerank), "ntrain": len(train)}
 
 
+def _rotation(train: np.ndarray, space: int, target: int):
+    """The PCA rotation (no whitening) of ``space`` dimensions to ``target``, learned on
+    ``train``, and the dimension searched; (None, space) when there is nothing to reduce."""
+    import faiss
+
+    if space <= target or len(train) <= target:
+        return None, space
+    reduce = faiss.PCAMatrix(space, target, 0.0, False)
+    reduce.train(train)
+    return reduce, target
+
+
 def _ivffs(store, space: int, n: int, o: IndexOptions, pca):
     """An empty, trained ``ivffs`` index, its PCA projection (None when the search space is
     already ≤ REDUCE_DIM) and its parameters."""
@@ -410,14 +426,9 @@ def _ivffs(store, space: int, n: int, o: IndexOptions, pca):
     train = _sample(store, ntrain)
     if pca is not None:
         train = _normalise(pca.apply(train))
-    reduce = None
-    dim = space
-    target = o.reduce or IVFFS_REDUCE_DIM
-    if space > target and ntrain > target:
-        reduce = faiss.PCAMatrix(space, target, 0.0, False)  # a rotation, no whitening
-        reduce.train(train)
+    reduce, dim = _rotation(train, space, o.reduce or IVFFS_REDUCE_DIM)
+    if reduce is not None:
         train = reduce.apply(train)
-        dim = target
     m = o.pq_m or max(2, dim // 2 - (dim // 2) % 2)
     if dim % m or m % 2:
         raise GeomatchError(f"--pq-m {m} must be even and divide the search dimension {dim}",
@@ -442,13 +453,7 @@ def _hnswpca(store, space: int, n: int, o: IndexOptions, pca):
     train = _sample(store, min(n, _TRAIN_MAX))
     if pca is not None:
         train = _normalise(pca.apply(train))
-    reduce = None
-    dim = space
-    target = o.reduce or REDUCE_DIM
-    if space > target and len(train) > target:
-        reduce = faiss.PCAMatrix(space, target, 0.0, False)  # a rotation, no whitening
-        reduce.train(train)
-        dim = target
+    reduce, dim = _rotation(train, space, o.reduce or REDUCE_DIM)
     index = faiss.IndexHNSWFlat(dim, o.hnsw_m)  # L2 in the rotation: the order of unit vectors
     index.hnsw.efConstruction = max(o.ef_construction, HNSWPCA_EF_CONSTRUCTION)
     ef = max(o.ef_search, HNSWPCA_EF_SEARCH, int(o.rerank))
