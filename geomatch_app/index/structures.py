@@ -89,6 +89,12 @@ class IndexOptions:
     ef_search: int = 128
     ef_construction: int = 80
 
+    def __post_init__(self) -> None:
+        # checked here, when the options are made: a build finds out only after embedding
+        if self.reduce is not None and (self.reduce < 4 or self.reduce % 4):
+            raise GeomatchError(f"--reduce {self.reduce} must be a positive multiple of 4",
+                                None, "use e.g. 128 or 256, or leave it out for the default")
+
 
 def choose_type(n: int) -> str:
     """The documented rule: flat < 10k photos, HNSW < 100k, ivffs above."""
@@ -317,9 +323,6 @@ def build(store, options: IndexOptions | None = None,
     if kind not in TYPES[1:]:
         raise GeomatchError(f"unknown index type {kind!r}", None,
                             f"use one of {', '.join(TYPES)}")
-    if o.reduce is not None and (o.reduce < 4 or o.reduce % 4):
-        raise GeomatchError(f"--reduce {o.reduce} must be a positive multiple of 4", None,
-                            "use e.g. 128 or 256, or leave it out for the default")
     pca = None
     space = d
     if o.pca:

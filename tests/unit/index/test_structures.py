@@ -129,6 +129,8 @@ def test_ivffs_reduces_to_128_dimensions_by_default_and_checks_reduce():
     for bad in (0, 6, -4):
         with pytest.raises(GeomatchError, match="multiple of 4"):
             build(g.astype(np.float16), IndexOptions(type="ivffs", reduce=bad))
+        with pytest.raises(GeomatchError, match="multiple of 4"):  # before any embedding
+            IndexOptions(reduce=bad)
 
 
 def test_ivffs_shares_one_querys_lists_among_threads():
