@@ -101,6 +101,9 @@ def test_the_fast_option_trains_on_the_cached_trunk(qtbot, curated_store, tiny_m
     assert dlg.make_config().cache_trunk
     dlg.start(_config(dlg, tiny_model_name, "gui-fast", epochs=1, freeze_below=2))
     qtbot.waitUntil(lambda: dlg.worker.is_done(), timeout=120_000)
+    # the result reaches the dialog by a queued signal, after the job's thread is done
+    qtbot.waitUntil(lambda: dlg.result is not None or dlg.worker.state != "done",
+                    timeout=10_000)
     res = dlg.result
     assert res is not None, dlg.status.text()
     card = (res.model_dir / "README.md").read_text()
