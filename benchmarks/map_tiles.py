@@ -111,7 +111,7 @@ def bench_payload() -> dict:
 
 def bench_gazetteer() -> dict:
     src = geocode._source_json()
-    cache = Path(tempfile.mkdtemp(prefix="gm-geonames-")) / "cities.tsv"
+    cache = Path(tempfile.mkdtemp(prefix="gm-geonames-")) / "cities.names"
     t0 = time.perf_counter()
     g = geocode.load_gazetteer(src, cache)
     cold = time.perf_counter() - t0

@@ -5,12 +5,12 @@ geonames.org") answer two questions without a network: *where is "Lund"?* (the m
 and *what is this point called?* (``place_name(lat, lon)`` → ``"Lund, SE"``, shown in the map
 tooltips; the grid, the queue and exports can call the same function).
 
-The package ships the table as a 60 MB JSON file, so the few fields used here (and the search
-keys, sorted) are written once to a 22 MB text file in the user data folder (7–11 s, once per
-installation) and read from there afterwards (1–1.5 s), both in small steps, so the GUI's
-background load never holds the GIL long enough to freeze the window. A nearest-place query
-scans only a ±1.5° band of latitude (0.2 ms); a name search is a bisection (0.1 ms); numbers
-from benchmarks/map_tiles.py on a shared 2-core machine.
+The package ships the table as a 60 MB JSON file, so the few fields used here, the search keys
+(sorted) and the nearest-place index are written once to a table in the user data folder
+(geo/names_table.py; 7–11 s, once per installation, in a child process for the window) and
+memory-mapped from there afterwards (milliseconds: nothing is parsed, a name is decoded when it
+is asked for). A nearest-place query scans only a ±1.5° band of latitude (0.2 ms); a name
+search is a bisection (0.1 ms); numbers from benchmarks/map_tiles.py on a shared 2-core machine.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import json
 import logging
 import re
 import threading
-import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import numpy as np
 
 from geomatch_app.core.child import run_spawned
 from geomatch_app.core.paths import user_data_dir
+from geomatch_app.geo.names_table import TableError, open_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ NEAR_M = 25_000.0  # farther than this the name says how far: "Lund, SE (40 km)"
 FAR_M = 150_000.0  # farther than this there is no name (open sea, empty land)
 BAND_DEG = 1.5
 BAND_M = BAND_DEG * 111_195.0  # a degree of latitude, metres
-_CACHE_VERSION = 3  # 3: the admin1 code (US states) per place
+_CACHE_VERSION = 4  # 3: the admin1 code (US states) per place; 4: a memory-mapped table
 
 
 @dataclass(frozen=True)
@@ -62,27 +63,37 @@ def _fold(text: str) -> str:
 
 
 class Gazetteer:
-    """The GeoNames table held as numpy arrays (coordinates) and lists (names)."""
+    """The GeoNames table: numpy arrays (coordinates) and sequences of strings (names; lists
+    for a small table made in memory, memory-mapped columns for the installed one)."""
 
-    def __init__(self, names: list[str], countries: list[str], keys: list[str],
+    def __init__(self, names: Sequence[str], countries: Sequence[str], keys: Sequence[str],
                  lat: np.ndarray, lon: np.ndarray, population: np.ndarray,
-                 sorted_keys: tuple[list[str], list[int]] | None = None,
-                 admin1: list[str] | None = None) -> None:
+                 sorted_keys: tuple[Sequence[str], Sequence[int]] | None = None,
+                 admin1: Sequence[str] | None = None,
+                 nearest_index: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.names, self.countries, self.keys = names, countries, keys
         self.admin1 = admin1 if admin1 is not None else [""] * len(names)  # "CA", "03"
         self.lat = np.asarray(lat, dtype=np.float64)
         self.lon = np.asarray(lon, dtype=np.float64)
         self.population = np.asarray(population, dtype=np.int64)
-        self._xyz = _unit(self.lat, self.lon)
-        # places ordered by latitude: a nearest query only scans a ±1.5° band (a few thousand)
-        self._by_lat = np.argsort(self.lat, kind="stable")
+        # unit vectors, and the places ordered by latitude: a nearest query only scans a ±1.5°
+        # band (a few thousand); the installed table stores both (nearest_index)
+        if nearest_index is None:
+            nearest_index = (_unit(self.lat, self.lon), np.argsort(self.lat, kind="stable"))
+        self._xyz, self._by_lat = nearest_index
         self._lat_sorted = self.lat[self._by_lat]
-        # every search key with its row, sorted: a prefix search is a bisection (the cache
-        # file stores them sorted, so a load never sorts 400 000 strings)
+        # every search key with its row, sorted: a prefix search is a bisection (the table
+        # stores them sorted, so an open never sorts 600 000 strings)
         if sorted_keys is None:
-            pairs = sorted((k, i) for i, ks in enumerate(keys) for k in ks.split("|"))
-            sorted_keys = ([k for k, _ in pairs], [i for _, i in pairs])
+            sorted_keys = _sorted_keys(keys)
         self._skeys, self._srows = sorted_keys
+
+    def equals(self, column: str, value: str) -> np.ndarray:
+        """Boolean mask of the rows whose ``column`` ("countries", "admin1") is ``value``."""
+        col = getattr(self, column)
+        if hasattr(col, "equals"):
+            return col.equals(value)
+        return np.array([v == value for v in col], dtype=bool)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -90,6 +101,15 @@ class Gazetteer:
     def place(self, i: int) -> Place:
         return Place(self.names[i], self.countries[i], float(self.lat[i]), float(self.lon[i]),
                      int(self.population[i]))
+
+    def to_table(self, path: Path) -> None:
+        """Write this gazetteer as the memory-mapped table :func:`open_gazetteer` reads."""
+        write_table(path, _CACHE_VERSION,
+                    {"lat": self.lat, "lon": self.lon, "population": self.population,
+                     "xyz": self._xyz, "by_lat": self._by_lat.astype(np.int32),
+                     "srows": np.asarray(self._srows, dtype=np.int32)},
+                    {"names": self.names, "countries": self.countries, "keys": self.keys,
+                     "admin1": self.admin1, "skeys": self._skeys})
 
     def nearest(self, lat: float, lon: float) -> tuple[Place, float] | None:
         """The nearest place and its great-circle distance in metres."""
@@ -129,7 +149,7 @@ class Gazetteer:
         prefix: dict[int, None] = {}
         j = bisect.bisect_left(self._skeys, key)
         while j < len(self._skeys) and self._skeys[j].startswith(key):
-            i = self._srows[j]
+            i = int(self._srows[j])
             if not cc or self.countries[i] == cc:
                 (exact if self._skeys[j] == key else prefix)[i] = None
             j += 1
@@ -147,9 +167,18 @@ class Gazetteer:
         j = bisect.bisect_left(self._skeys, key)
         rows: dict[int, None] = {}
         while j < len(self._skeys) and self._skeys[j] == key:
-            rows[self._srows[j]] = None
+            rows[int(self._srows[j])] = None
             j += 1
         return sorted(rows, key=lambda i: -self.population[i])
+
+
+def _sorted_keys(keys: Sequence[str], step: int = 20_000) -> tuple[list[str], list[int]]:
+    """Every ``|``-separated key with its row, sorted — in short sorts merged lazily: one sort
+    of 600 000 keys would hold the GIL (and freeze a window) for a second."""
+    pairs = [(k, i) for i, ks in enumerate(keys) for k in ks.split("|") if k]
+    runs = [sorted(pairs[i:i + step]) for i in range(0, len(pairs), step)]
+    merged = list(heapq.merge(*runs))
+    return [k for k, _ in merged], [i for _, i in merged]
 
 
 def _unit(lat, lon) -> np.ndarray:
@@ -201,32 +230,27 @@ def _read_in_steps(path: Path, step: int = 1 << 20) -> str:
 
 
 def _build_cache(src: Path, cache: Path) -> None:
-    lines, pairs = [], []
-    for row, c in enumerate(_cities(_read_in_steps(src))):
+    names, countries, keys, lat, lon, pop, admin1 = [], [], [], [], [], [], []
+    for c in _cities(_read_in_steps(src)):
         alt = [a for a in c.get("alternatenames", []) if a.isascii() and len(a) <= 40]
-        keys = [k for k in dict.fromkeys(_fold(n) for n in [c["name"], *alt] if n)
-                if "\t" not in k and "\n" not in k and "|" not in k]
-        pairs += [(k, row) for k in keys]
-        name = c["name"].replace("\t", " ").replace("\n", " ")
-        lines.append(f"{name}\t{c.get('countrycode', '')}\t{'|'.join(keys)}\t{c['latitude']}"
-                     f"\t{c['longitude']}\t{int(c.get('population') or 0)}"
-                     f"\t{c.get('admin1code') or ''}\n")
-    # sorted once per installation (loads read the order back), in short sorts merged
-    # lazily: one sort of 600 000 keys would hold the GIL, and freeze the window, for a second
-    step = 20_000
-    runs = [sorted(pairs[i:i + step]) for i in range(0, len(pairs), step)]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(f"geomatch-geonames\t{_CACHE_VERSION}\n")
-        f.writelines(lines)
-        f.write("#keys\n")
-        f.writelines(f"{k}\t{r}\n" for k, r in heapq.merge(*runs))
-    tmp.replace(cache)
+        names.append(c["name"])
+        countries.append(c.get("countrycode", "") or "")
+        keys.append("|".join(k for k in dict.fromkeys(_fold(n) for n in [c["name"], *alt] if n)
+                             if k and "|" not in k))
+        lat.append(float(c["latitude"]))
+        lon.append(float(c["longitude"]))
+        pop.append(int(c.get("population") or 0))
+        admin1.append(c.get("admin1code") or "")
+    Gazetteer(names, countries, keys, np.array(lat, dtype=np.float64),
+              np.array(lon, dtype=np.float64), np.array(pop, dtype=np.int64),
+              admin1=admin1).to_table(cache)
+    for old in cache.parent.glob(f"{src.stem}-v*"):  # earlier versions' caches (22–31 MB each)
+        if old != cache and old.suffix in (".tsv", ".names"):
+            old.unlink(missing_ok=True)
 
 
 def _cache_path(src: Path) -> Path:
-    return user_data_dir() / "geonames" / f"{src.stem}-v{_CACHE_VERSION}.tsv"
+    return user_data_dir() / "geonames" / f"{src.stem}-v{_CACHE_VERSION}.names"
 
 
 def _stale(src: Path, cache: Path) -> bool:
@@ -254,56 +278,31 @@ def build_cache_in_child(src: Path | None = None, cache: Path | None = None) -> 
 CHILD_TIMEOUT_S = 300
 
 
-PAUSE_EVERY = 512  # lines read between pauses of PAUSE_S
-PAUSE_S = 0.001
-
-
-def _pause(i: int) -> None:
-    """Sleep 1 ms every 512 lines: the load runs in a background thread of the window, and
-    without a voluntary pause the GUI thread waited up to ~0.3 s at a time for the GIL while
-    1.2M lines were parsed (warm launches, max stall 131–271 ms → 93–128 ms in one session's
-    runs; docs/performance.md). Costs ~2 s per load, in the background after the first
-    ranking."""
-    if i % PAUSE_EVERY == PAUSE_EVERY - 1:
-        time.sleep(PAUSE_S)
-
-
-def _no_pause(i: int) -> None:
-    pass
-
-
 def load_gazetteer(src: Path | None = None, cache: Path | None = None) -> Gazetteer:
+    """The installed table, memory-mapped; built first when missing or older than the
+    package's JSON, and rebuilt when it is damaged (a message in the log says so)."""
     src = src or _source_json()
     cache = cache or _cache_path(src)
     if _stale(src, cache):
         log.info("indexing GeoNames places from %s (once)", src)
         _build_cache(src, cache)
-    names, countries, keys, lat, lon, pop, admin1 = [], [], [], [], [], [], []
-    skeys, srows = [], []
-    # a background load (the window's) pauses; one on the main thread (the CLI) does not
-    background = threading.current_thread() is not threading.main_thread()
-    pause = _pause if background else _no_pause
-    with cache.open(encoding="utf-8") as f:
-        next(f)
-        for i, line in enumerate(f):  # plain loops, pausing now and then (_pause)
-            if line == "#keys\n":
-                break
-            pause(i)
-            r = line.rstrip("\n").split("\t")
-            names.append(r[0])
-            countries.append(r[1])
-            keys.append(r[2])
-            lat.append(float(r[3]))
-            lon.append(float(r[4]))
-            pop.append(int(r[5]))
-            admin1.append(r[6] if len(r) > 6 else "")
-        for i, line in enumerate(f):
-            pause(i)
-            k, _, r = line.rstrip("\n").partition("\t")
-            skeys.append(k)
-            srows.append(int(r))
-    return Gazetteer(names, countries, keys, np.array(lat), np.array(lon), np.array(pop),
-                     sorted_keys=(skeys, srows), admin1=admin1)
+    try:
+        return open_gazetteer(cache)
+    except (TableError, OSError) as exc:
+        log.warning("the place-name table is damaged (%s); rebuilding it", exc)
+        _build_cache(src, cache)
+        return open_gazetteer(cache)
+
+
+def open_gazetteer(path: Path) -> Gazetteer:
+    """Memory-map a table written by :meth:`Gazetteer.to_table` (milliseconds)."""
+    a, s = open_table(path, _CACHE_VERSION)
+    try:
+        return Gazetteer(s["names"], s["countries"], s["keys"], a["lat"], a["lon"],
+                         a["population"], sorted_keys=(s["skeys"], a["srows"]),
+                         admin1=s["admin1"], nearest_index=(a["xyz"], a["by_lat"]))
+    except KeyError as exc:
+        raise TableError(f"{path} lacks the column {exc}") from None
 
 
 _lock = threading.Lock()

@@ -121,14 +121,14 @@ def resolve(text: str, gaz: Gazetteer | None = None) -> Resolution:
         return Resolution(Region(label, "city", float(gaz.lat[best]), float(gaz.lon[best]),
                                  city_radius_m(int(gaz.population[best])), text))
     if states:
-        rows = [i for i in range(len(gaz)) if gaz.countries[i] == "US"
-                and gaz.admin1[i] == states[0]]
+        rows = np.flatnonzero(gaz.equals("countries", "US")
+                              & gaz.equals("admin1", states[0])).tolist()
         region = _area(gaz, rows, f"{names.state_name(states[0])}, United States", "admin",
                        text)
         if region is not None:
             return Resolution(region)
     if countries:
-        rows = np.flatnonzero(np.array(gaz.countries) == countries[0]).tolist()
+        rows = np.flatnonzero(gaz.equals("countries", countries[0])).tolist()
         region = _area(gaz, rows, names.country_name(countries[0]), "country", text)
         if region is not None:
             return Resolution(region)

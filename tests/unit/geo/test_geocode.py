@@ -7,6 +7,7 @@ import pytest
 
 from geomatch_app.geo import geocode
 from geomatch_app.geo.geocode import EARTH_R_M, Gazetteer
+from geomatch_app.geo.names_table import StrColumn
 
 
 def small() -> Gazetteer:
@@ -96,11 +97,11 @@ def _fake_source(tmp_path):
 
 
 def test_cache_built_in_a_child_process_is_the_in_process_cache(tmp_path):
-    """The window builds the once-per-installation cache in a spawned child (its JSON parse
+    """The window builds the once-per-installation table in a spawned child (its JSON parse
     and sort froze the first run's event loop); the file is byte-identical to the in-process
-    build, and a fresh cache is not rebuilt."""
+    build, and a fresh table is not rebuilt."""
     src = _fake_source(tmp_path)
-    child, here = tmp_path / "child.tsv", tmp_path / "here.tsv"
+    child, here = tmp_path / "child.names", tmp_path / "here.names"
     assert geocode.build_cache_in_child(src, child)
     geocode._build_cache(src, here)
     assert child.read_bytes() == here.read_bytes()
@@ -110,18 +111,41 @@ def test_cache_built_in_a_child_process_is_the_in_process_cache(tmp_path):
     assert g.nearest(55.71, 13.19)[0].label == "Lund, SE"
 
 
-def test_background_load_pauses_between_lines_and_reads_the_same_table(tmp_path, monkeypatch):
+def test_the_memory_mapped_table_answers_like_the_table_in_memory(tmp_path):
+    """Names, search keys (accents folded, alternates), the nearest index and the column
+    masks read back from the file give what the in-memory gazetteer gives."""
     src = _fake_source(tmp_path)
-    cache = tmp_path / "c.tsv"
-    plain = geocode.load_gazetteer(src, cache)
-    sleeps = []
-    monkeypatch.setattr(geocode, "PAUSE_EVERY", 2)
-    monkeypatch.setattr(geocode.time, "sleep", lambda s: sleeps.append(s))
-    assert geocode.load_gazetteer(src, cache).names == plain.names and sleeps == []  # main
-    from concurrent.futures import ThreadPoolExecutor
+    g = geocode.load_gazetteer(src, tmp_path / "t.names")
+    assert isinstance(g.names, StrColumn)  # mapped, not parsed into lists
+    assert list(g.names) == ["Lund", "Malmö", "Lunde"] and g.names[-1] == "Lunde"
+    assert list(g.countries) == ["SE", "SE", "NO"]
+    assert [p.label for p in g.search("lund")] == ["Lund, SE", "Lunde, NO"]
+    assert [p.name for p in g.search("malmoe")] == ["Malmö"]  # an ASCII alternate name
+    assert [p.name for p in g.search("MALMO")] == ["Malmö"]  # folded
+    assert [p.name for p in g.search("londinium")] == ["Lund"]
+    assert g.exact_rows("Lunde") == [2]
+    assert g.equals("countries", "SE").tolist() == [True, True, False]
+    assert g.equals("countries", "S").tolist() == [False, False, False]
+    assert g.nearest(59.3, 9.1)[0].name == "Lunde"
+    assert g.population.tolist() == [91940, 301706, 1422]
 
-    with ThreadPoolExecutor(1) as pool:  # a background thread, as in the window
-        paused = pool.submit(geocode.load_gazetteer, src, cache).result()
-    assert len(sleeps) >= 2 and set(sleeps) == {geocode.PAUSE_S}
-    assert paused.names == plain.names and paused.search("malmoe") == plain.search("malmoe")
-    assert [p.name for p in paused.search("malmoe")] == ["Malmö"]
+
+def test_a_damaged_table_is_rebuilt_and_an_old_text_cache_removed(tmp_path, caplog):
+    src = _fake_source(tmp_path)
+    old = tmp_path / f"{src.stem}-v3.tsv"
+    old.write_text("geomatch-geonames\t3\n")
+    table = tmp_path / f"{src.stem}-v{geocode._CACHE_VERSION}.names"
+    geocode.load_gazetteer(src, table)
+    assert not old.exists()  # the earlier version's cache (22 MB in a real install) is gone
+    good = table.read_bytes()
+    table.write_bytes(good[: len(good) // 2])  # truncated (a copy cut short)
+    import os
+
+    os.utime(table, (src.stat().st_mtime + 10,) * 2)  # newer than the source: not stale
+    with caplog.at_level("WARNING"):
+        g = geocode.load_gazetteer(src, table)
+    assert "damaged" in caplog.text and g.search("lund")[0].name == "Lund"
+    assert table.read_bytes() == good
+    table.write_bytes(b"not a table at all")
+    os.utime(table, (src.stat().st_mtime + 10,) * 2)
+    assert geocode.load_gazetteer(src, table).nearest(55.6, 13.0)[0].name == "Malmö"
