@@ -7,9 +7,11 @@ QtWebEngine is imported and the map's URL scheme registered before the QApplicat
 
 - torch, ONNX Runtime, faiss and OpenCV are imported by a preload thread started first thing
   (index/preload.py), torch's shared libraries dlopened by a call that releases the GIL
-  (``import torch`` itself holds it ~230 ms at a stretch). ``GEOMATCH_PRELOAD=1`` (default):
-  the window shows without waiting for it; ``join``: only once it is done (no stall at all,
-  the window ~0.8 s later); ``0``: no preload, the first job imports torch.
+  (``import torch`` itself holds it ~230 ms at a stretch). ``GEOMATCH_PRELOAD=join``
+  (default): a splash screen shows at once and the window, built meanwhile, once the preload
+  is done — shown earlier, beside the import, its event loop stalled 110–150 ms at a time
+  (the import's many ~50 ms GIL holds), and its first ranking came ~0.6 s later; ``1``: the
+  window shows without waiting; ``0``: no preload, the first job imports torch.
 - the cyclic garbage collector is paused until the first ranking, then the start-up's objects
   are frozen (:func:`hold_gc`): one full collection of them held the GIL ~150–250 ms.
 
@@ -24,19 +26,20 @@ import importlib
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import PySide6.QtWebEngineWidgets  # noqa: F401 - must precede QApplication
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QProgressDialog
+from PySide6.QtWidgets import QApplication, QProgressDialog, QSplashScreen
 
 import geomatch_app.gui.pyside_scan  # noqa: F401 - before the imports below (see there)
-from geomatch_app.app import demo
-from geomatch_app.app.recent import ProjectRef
-from geomatch_app.gui.main_window import MainWindow
 from geomatch_app.gui.mapscheme import register_scheme
-from geomatch_app.gui.mapwidget import NAMES_GATE
 from geomatch_app.gui.settings import APP, ORG
-from geomatch_app.gui.worker import Worker
+
+if TYPE_CHECKING:  # imported by run_gui once the splash shows (the window's modules: ~1 s)
+    from geomatch_app.app.recent import ProjectRef
+    from geomatch_app.gui.main_window import MainWindow
+    from geomatch_app.gui.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
 def prepare_demo(win: MainWindow) -> Worker:
     """Open the demo project: build its index first when missing or stale (a progress dialog
     with Cancel says what happens), then queue the demo queries."""
+    from geomatch_app.app import demo
+    from geomatch_app.gui.worker import Worker
+
     title = ("Preparing the demo gallery (built once, then reused)…"
              if not demo.demo_index_is_current() else "Opening the demo gallery…")
     dlg = QProgressDialog(title, "Cancel", 0, 0, win)
@@ -104,12 +110,12 @@ PRELOAD_MODES = ("background", "join", "off")
 
 
 def preload_mode() -> str:
-    """``GEOMATCH_PRELOAD``: ``1``/``background`` (the default), ``join`` or ``0``/``off``."""
-    raw = os.environ.get("GEOMATCH_PRELOAD", "background").strip().lower()
-    mode = {"1": "background", "0": "off", "": "background"}.get(raw, raw)
+    """``GEOMATCH_PRELOAD``: ``join`` (the default), ``1``/``background`` or ``0``/``off``."""
+    raw = os.environ.get("GEOMATCH_PRELOAD", "join").strip().lower()
+    mode = {"1": "background", "0": "off", "": "join"}.get(raw, raw)
     if mode not in PRELOAD_MODES:
-        log.warning("GEOMATCH_PRELOAD=%r is not one of 1, join, 0; using background", raw)
-        return "background"
+        log.warning("GEOMATCH_PRELOAD=%r is not one of join, 1, 0; using join", raw)
+        return "join"
     return mode
 
 
@@ -123,12 +129,51 @@ def start_preload(mode: str | None = None):
     return preload_in_background()
 
 
-def show_when_loaded(win: MainWindow, loader, mode: str | None = None) -> None:
+SPLASH_TEXT = "Loading the place-recognition runtime (torch, ONNX Runtime, faiss, OpenCV)…"
+
+
+def show_splash(mode: str | None = None) -> QSplashScreen | None:
+    """In ``join`` mode, a splash screen painted at once, while the preload runs."""
+    if (mode or preload_mode()) != "join":
+        return None
+    from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+
+    pix = QPixmap(560, 180)
+    pix.fill(QColor("#1f3b4d"))
+    painter = QPainter(pix)
+    painter.setPen(QColor("white"))
+    font = QFont()
+    font.setPointSize(26)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(28, 70, "geomatch")
+    font.setPointSize(11)
+    font.setBold(False)
+    painter.setFont(font)
+    painter.drawText(30, 100, "Where was this photo taken?")
+    painter.end()
+    splash = QSplashScreen(pix)
+    splash.showMessage(SPLASH_TEXT, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignLeft,
+                       QColor("white"))
+    splash.show()
+    QApplication.processEvents()
+    return splash
+
+
+def show_when_loaded(win: MainWindow, loader, mode: str | None = None,
+                     splash: QSplashScreen | None = None) -> None:
     """Show the window; in ``join`` mode (default: :func:`preload_mode`) only once ``loader``
-    has finished."""
+    has finished, repainting ``splash`` meanwhile."""
     if loader is not None and (mode or preload_mode()) == "join":
-        loader.join()
+        while loader.is_alive():
+            QApplication.processEvents()
+            loader.join(SPLASH_POLL_S)
     win.show()
+    if splash is not None:
+        splash.finish(win)
+
+
+SPLASH_POLL_S = 0.05
 
 
 GC_HOLD_MAX_MS = 60_000  # collection resumes by then even if nothing gets ranked
@@ -157,7 +202,6 @@ def release_gc(*_args) -> None:
 def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) -> int:
     """The window on ``project``, or on the demo project when None."""
     hold_gc()
-    NAMES_GATE.clear()  # opened by the first ranking (below) or after NAMES_GATE_MAX_S
     # a first ONNX export runs in a child process: in-process it froze the event loop
     # 0.4–1.2 s (index/engines.py, _export_in_child); the name is spelled out to keep torch
     # unimported
@@ -165,13 +209,19 @@ def run_gui(project: ProjectRef | None = None, photos: list[str] | None = None) 
     mode = preload_mode()
     loader = start_preload(mode)
     app = ensure_app()
+    splash = show_splash(mode)
+    from geomatch_app.app import demo
+    from geomatch_app.gui.main_window import MainWindow
+    from geomatch_app.gui.mapwidget import NAMES_GATE
+
+    NAMES_GATE.clear()  # opened by the first ranking (below) or after NAMES_GATE_MAX_S
     if project is None:
         win = MainWindow(db_path=str(demo.demo_db_path()))
-        show_when_loaded(win, loader, mode)
+        show_when_loaded(win, loader, mode, splash)
         prepare_demo(win)
     else:
         win = MainWindow(db_path=project.db, index_dir=project.index or None)
-        show_when_loaded(win, loader, mode)
+        show_when_loaded(win, loader, mode, splash)
     if photos:
         win.add_photos(photos)
     # The first ranking has imported and built everything a query needs: collect garbage

@@ -4,14 +4,18 @@
 action in one transaction and returns plain records. See ``store.store`` for the why.
 """
 
-from geomatch_app.store.errors import (
+from geomatch_app.store.sqlite import import_sqlite_utils
+
+import_sqlite_utils()  # before the modules below import it (see there)
+
+from geomatch_app.store.errors import (  # noqa: E402
     ExportError,
     InvalidValueError,
     NotFoundError,
     SchemaTooNewError,
     StoreError,
 )
-from geomatch_app.store.records import (
+from geomatch_app.store.records import (  # noqa: E402
     OPEN,
     STATUSES,
     Agreement,
@@ -26,8 +30,8 @@ from geomatch_app.store.records import (
     SuggestionRecord,
     SuggestionRun,
 )
-from geomatch_app.store.schema import SCHEMA_VERSION
-from geomatch_app.store.store import Store
+from geomatch_app.store.schema import SCHEMA_VERSION  # noqa: E402
+from geomatch_app.store.store import Store  # noqa: E402
 
 __all__ = [
     "OPEN", "SCHEMA_VERSION", "STATUSES", "Agreement", "DecisionRecord", "EventRecord",

@@ -52,7 +52,7 @@ def test_first_run_window_has_demo_query_ranked(qtbot, window, demo_index, demo_
 
 def test_preload_modes_and_when_the_window_shows(qtbot, window, monkeypatch):
     """run_gui's order: the preload thread (torch, ONNX Runtime, faiss, OpenCV) starts first;
-    by default the window shows at once (GEOMATCH_PRELOAD=1), with ``join`` only after it."""
+    by default (``join``) the window shows only after it, with GEOMATCH_PRELOAD=1 at once."""
     import sys
     import threading
     import time
@@ -62,8 +62,11 @@ def test_preload_modes_and_when_the_window_shows(qtbot, window, monkeypatch):
     monkeypatch.setenv("GEOMATCH_PRELOAD", "0")
     assert gui_app.start_preload() is None
     monkeypatch.setenv("GEOMATCH_PRELOAD", "nonsense")
+    assert gui_app.preload_mode() == "join"
+    monkeypatch.setenv("GEOMATCH_PRELOAD", "1")
     assert gui_app.preload_mode() == "background"
     monkeypatch.delenv("GEOMATCH_PRELOAD")
+    assert gui_app.preload_mode() == "join"
     loader = gui_app.start_preload()
     assert loader is not None and loader.name == "geomatch-preload"
     loader.join(60)
@@ -82,6 +85,32 @@ def test_preload_modes_and_when_the_window_shows(qtbot, window, monkeypatch):
         gui_app.show_when_loaded(window, t)
         t.join()
         assert seen == {"visible_while_loading": not waits} and window.isVisible(), mode
+
+
+def test_the_splash_is_repainted_while_the_preload_runs_and_gives_way_to_the_window(
+        qtbot, window):
+    """``join`` (the default): a splash screen at once; events are still processed while the
+    preload runs (the splash repaints, queued signals arrive); then the window replaces it."""
+    import threading
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from geomatch_app.gui import app as gui_app
+
+    assert gui_app.show_splash("background") is None and gui_app.show_splash("off") is None
+    splash = gui_app.show_splash("join")
+    assert splash is not None and splash.isVisible()
+    assert "Loading" in splash.message()
+    fired = []
+    QTimer.singleShot(0, lambda: fired.append(window.isVisible()))
+    t = threading.Thread(target=time.sleep, args=(0.4,))
+    t.start()
+    window.hide()
+    gui_app.show_when_loaded(window, t, "join", splash)
+    assert fired == [False]  # handled during the wait, before the window showed
+    assert window.isVisible()
+    qtbot.waitUntil(lambda: not splash.isVisible(), timeout=5_000)
 
 
 def test_garbage_collection_waits_for_the_first_ranking():
