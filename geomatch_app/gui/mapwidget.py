@@ -19,7 +19,7 @@ import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngineSettings
 from PySide6.QtWebEngineWidgets import QWebEngineView
@@ -176,6 +176,19 @@ class _Names(QObject):
         return geocode.place_names(points) if geocode.is_loaded() else [""] * len(points)
 
 
+class SearchBox(QLineEdit):
+    """The place search: Return runs it. Without this the window's Return shortcut (Curate →
+    Confirm location) took the key first — the search never ran and the curator was told to
+    pick a candidate (found driving the app under Xvfb)."""
+
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ShortcutOverride and \
+                e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # type: ignore[attr-defined]
+            e.accept()
+            return True
+        return super().event(e)
+
+
 class MapWidget(QWidget):
     marker_clicked = Signal(int)
     map_clicked = Signal(float, float)
@@ -241,7 +254,7 @@ class MapWidget(QWidget):
         self.toolbar = QWidget(self)
         row = QHBoxLayout(self.toolbar)
         row.setContentsMargins(0, 0, 0, 0)
-        self.search = QLineEdit()
+        self.search = SearchBox()
         self.search.setPlaceholderText("Search a place (offline) or type lat, lon")
         self.search.setToolTip(f"Jump to a town or coordinates. {geocode.ATTRIBUTION}")
         self.search.setClearButtonEnabled(True)

@@ -218,3 +218,25 @@ def test_place_names_in_grid_queue_and_result_line(qtbot, ranked_window, monkeyp
     assert win.grid.item(0).text().endswith("\nLund, SE")
     assert win.queue.topLevelItem(0).text(0).endswith("\nLund, SE")
     assert "(Lund, SE)" in win.results.label.text()
+
+
+def test_return_in_the_map_search_searches_instead_of_confirming(qtbot, window, monkeypatch):
+    """Typed into the map's place search, Return runs the search; the window's Return
+    shortcut (Confirm location) does not take it. Elsewhere Return still confirms."""
+    from PySide6.QtCore import Qt
+
+    window.show()
+    qtbot.waitExposed(window)
+    searched, decided = [], []
+    monkeypatch.setattr(window.map, "search_place", lambda text: searched.append(text))
+    monkeypatch.setattr(window, "decide", lambda status: decided.append(status))
+    box = window.map.search
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus, timeout=5_000)
+    qtbot.keyClicks(box, "Helsingfors")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert searched == ["Helsingfors"] and decided == []
+    window.grid.setFocus()
+    qtbot.waitUntil(window.grid.hasFocus, timeout=5_000)
+    qtbot.keyClick(window.grid, Qt.Key.Key_Return)
+    assert decided == ["confirmed"]
