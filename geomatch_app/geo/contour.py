@@ -57,13 +57,14 @@ def contour_rings(grid: np.ndarray, level: float) -> list[np.ndarray]:
         for ea, eb in segs:
             link(_edge_key(i, j, ea), _edge_key(i, j, eb))
 
-    def point(key: tuple) -> tuple[float, float]:
-        i0, j0, i1, j1 = key
+    def points(keys: list[tuple]) -> np.ndarray:
+        """Each edge's crossing, linearly interpolated, in unpadded (row, col) coordinates."""
+        i0, j0, i1, j1 = np.array(keys, dtype=np.int64).T
         v0, v1 = g[i0, j0], g[i1, j1]
-        t = 0.5 if v0 == v1 else (level - v0) / (v1 - v0)
-        t = min(max(t, 0.0), 1.0)
-        # back to unpadded coordinates
-        return (i0 + t * (i1 - i0) - 1.0, j0 + t * (j1 - j0) - 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(v0 == v1, 0.5, (level - v0) / (v1 - v0))
+        t = np.clip(t, 0.0, 1.0)
+        return np.column_stack([i0 + t * (i1 - i0) - 1.0, j0 + t * (j1 - j0) - 1.0])
 
     rings: list[np.ndarray] = []
     seen: set[tuple] = set()
@@ -81,7 +82,7 @@ def contour_rings(grid: np.ndarray, level: float) -> list[np.ndarray]:
             seen.add(cur)
             ring.append(cur)
         if len(ring) >= 3:
-            pts = np.array([point(k) for k in ring])
+            pts = points(ring)
             rings.append(np.vstack([pts, pts[:1]]))
     return rings
 
