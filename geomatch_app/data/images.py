@@ -131,9 +131,11 @@ def _unidentified_hint(path: Path) -> str:
 
 
 def _upright(im: Image.Image, path: Path) -> Image.Image:
-    """Apply the EXIF orientation; a broken EXIF block must not stop the image from loading."""
+    """Apply the EXIF orientation; a broken EXIF block must not stop the image from loading.
+    In place: without it Pillow returns a copy of every upright photo (~0.3 ms of a query)."""
     try:
-        return ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)
+        return im
     except Exception as exc:  # noqa: BLE001 - invalid EXIF comes in many shapes
         log.warning("%s: ignoring unreadable EXIF orientation (%s)", path, exc)
         return im
