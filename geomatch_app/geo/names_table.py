@@ -89,7 +89,7 @@ def write_table(path: Path, version: int, arrays: Mapping[str, np.ndarray],
     header = json.dumps({"version": version, "arrays": head}).encode()
     start = -(-(len(MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two builders never share one
     try:
         with tmp.open("wb") as f:
             f.write(MAGIC + len(header).to_bytes(8, "little") + header)
