@@ -9,8 +9,10 @@ The package ships the table as a 60 MB JSON file, so the few fields used here, t
 (sorted) and the nearest-place index are written once to a table in the user data folder
 (geo/names_table.py; 7–11 s, once per installation, in a child process for the window) and
 memory-mapped from there afterwards (milliseconds: nothing is parsed, a name is decoded when it
-is asked for). A nearest-place query scans only a ±1.5° band of latitude (0.2 ms); a name
-search is a bisection (0.1 ms); numbers from benchmarks/map_tiles.py on a shared 2-core machine.
+is asked for). A nearest-place query scans only the 1° cells within 1.5° (a few hundred
+places; the earlier ±1.5° band of latitude held ~12,000 around Berlin and cost the window ~10
+ms per map update of 20 candidates); a name search is a bisection (0.1 ms); numbers from
+benchmarks/map_tiles.py on a shared 2-core machine.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ NEAR_M = 25_000.0  # farther than this the name says how far: "Lund, SE (40 km)"
 FAR_M = 150_000.0  # farther than this there is no name (open sea, empty land)
 BAND_DEG = 1.5
 BAND_M = BAND_DEG * 111_195.0  # a degree of latitude, metres
-_CACHE_VERSION = 4  # 3: the admin1 code (US states) per place; 4: a memory-mapped table
+_CACHE_VERSION = 5  # 3: admin1 codes (US states); 4: memory-mapped; 5: 1° cell index
 
 
 @dataclass(frozen=True)
@@ -70,18 +72,18 @@ class Gazetteer:
                  lat: np.ndarray, lon: np.ndarray, population: np.ndarray,
                  sorted_keys: tuple[Sequence[str], Sequence[int]] | None = None,
                  admin1: Sequence[str] | None = None,
-                 nearest_index: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 nearest_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         self.names, self.countries, self.keys = names, countries, keys
         self.admin1 = admin1 if admin1 is not None else [""] * len(names)  # "CA", "03"
         self.lat = np.asarray(lat, dtype=np.float64)
         self.lon = np.asarray(lon, dtype=np.float64)
         self.population = np.asarray(population, dtype=np.int64)
-        # unit vectors, and the places ordered by latitude: a nearest query only scans a ±1.5°
-        # band (a few thousand); the installed table stores both (nearest_index)
+        # unit vectors, and the places ordered by 1° × 1° cell with each cell's first row: a
+        # nearest query scans only the cells within 1.5° (a few hundred places); the installed
+        # table stores all three (nearest_index)
         if nearest_index is None:
-            nearest_index = (_unit(self.lat, self.lon), np.argsort(self.lat, kind="stable"))
-        self._xyz, self._by_lat = nearest_index
-        self._lat_sorted = self.lat[self._by_lat]
+            nearest_index = (_unit(self.lat, self.lon), *_cell_index(self.lat, self.lon))
+        self._xyz, self._by_cell, self._cell_start = nearest_index
         # every search key with its row, sorted: a prefix search is a bisection (the table
         # stores them sorted, so an open never sorts 600 000 strings)
         if sorted_keys is None:
@@ -106,7 +108,8 @@ class Gazetteer:
         """Write this gazetteer as the memory-mapped table :func:`open_gazetteer` reads."""
         write_table(path, _CACHE_VERSION,
                     {"lat": self.lat, "lon": self.lon, "population": self.population,
-                     "xyz": self._xyz, "by_lat": self._by_lat.astype(np.int32),
+                     "xyz": self._xyz, "by_cell": self._by_cell.astype(np.int32),
+                     "cell_start": self._cell_start.astype(np.int32),
                      "srows": np.asarray(self._srows, dtype=np.int32)},
                     {"names": self.names, "countries": self.countries, "keys": self.keys,
                      "admin1": self.admin1, "skeys": self._skeys})
@@ -125,10 +128,9 @@ class Gazetteer:
                                                                 and np.isfinite(lon)):
             return None
         v = _unit([lat], [lon])[0]
-        # any place nearer than BAND_M lies within ±BAND_DEG of latitude: if the band's best is
-        # that near, it is the nearest of all; otherwise scan everything
-        lo_i, hi_i = np.searchsorted(self._lat_sorted, [lat - BAND_DEG, lat + BAND_DEG])
-        rows = self._by_lat[lo_i:hi_i]
+        # any place nearer than BAND_M lies in a cell within BAND_DEG: if the best of those is
+        # that near, it is the nearest of all; otherwise (open sea) scan everything
+        rows = self._near_rows(float(lat), float(lon))
         for cand in ((rows,) if len(rows) else ()) + (None,):
             xyz = self._xyz if cand is None else self._xyz[cand]
             dots = xyz @ v
@@ -137,6 +139,27 @@ class Gazetteer:
             if cand is None or d <= BAND_M:
                 return self.place(int(k if cand is None else cand[k])), d
         return None  # unreachable: the full scan always returns
+
+    def _near_rows(self, lat: float, lon: float) -> np.ndarray:
+        """The rows of every cell that a cap of radius BAND_DEG around (lat, lon) touches: its
+        latitudes ±BAND_DEG, its longitudes ±asin(sin r / cos lat) (all of them near a pole)."""
+        if abs(lat) + BAND_DEG >= 89.0:
+            half = 180.0
+        else:
+            half = np.degrees(np.arcsin(min(1.0, np.sin(np.radians(BAND_DEG))
+                                            / np.cos(np.radians(lat))))) + 1e-6
+        rows = [int(r) for r in range(int(np.floor(lat - BAND_DEG)) + 90,
+                                      int(np.floor(lat + BAND_DEG)) + 91) if 0 <= r < _ROWS]
+        if half >= 180.0:
+            spans = [(0, _COLS - 1)]
+        else:
+            j0, j1 = int(np.floor(lon - half)) + 180, int(np.floor(lon + half)) + 180
+            spans = ([(j0, j1)] if 0 <= j0 and j1 < _COLS else
+                     [(j0 % _COLS, _COLS - 1), (0, j1 % _COLS)])
+        start = self._cell_start
+        parts = [self._by_cell[start[r * _COLS + a]:start[r * _COLS + b + 1]]
+                 for r in rows for a, b in spans]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def search(self, query: str, limit: int = 10) -> list[Place]:
         """Places whose name (or an ASCII alternate name) starts with ``query``; exact names
@@ -179,6 +202,20 @@ def _sorted_keys(keys: Sequence[str], step: int = 20_000) -> tuple[list[str], li
     runs = [sorted(pairs[i:i + step]) for i in range(0, len(pairs), step)]
     merged = list(heapq.merge(*runs))
     return [k for k, _ in merged], [i for _, i in merged]
+
+
+_ROWS, _COLS = 180, 360  # 1° × 1° cells
+
+
+def _cell_index(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ordered by their 1° cell, and where each cell starts in that order (one more
+    entry than cells)."""
+    r = np.clip(np.floor(lat).astype(np.int64) + 90, 0, _ROWS - 1)
+    c = np.clip(np.floor(lon).astype(np.int64) + 180, 0, _COLS - 1)
+    cell = r * _COLS + c
+    order = np.argsort(cell, kind="stable")
+    start = np.searchsorted(cell[order], np.arange(_ROWS * _COLS + 1))
+    return order.astype(np.int32), start.astype(np.int32)
 
 
 def _unit(lat, lon) -> np.ndarray:
@@ -300,7 +337,8 @@ def open_gazetteer(path: Path) -> Gazetteer:
     try:
         return Gazetteer(s["names"], s["countries"], s["keys"], a["lat"], a["lon"],
                          a["population"], sorted_keys=(s["skeys"], a["srows"]),
-                         admin1=s["admin1"], nearest_index=(a["xyz"], a["by_lat"]))
+                         admin1=s["admin1"],
+                         nearest_index=(a["xyz"], a["by_cell"], a["cell_start"]))
     except KeyError as exc:
         raise TableError(f"{path} lacks the column {exc}") from None
 

@@ -70,16 +70,42 @@ def test_search_finds_towns_and_coordinates(real):
     assert geocode.search("95, 13") == []  # not a latitude, not a town
 
 
-def test_latitude_band_gives_the_same_nearest_place_as_a_full_scan():
-    rng = np.random.default_rng(0)
-    lat, lon = rng.uniform(-80, 80, 3000), rng.uniform(-180, 180, 3000)
+def _brute_force_agrees(lat, lon, queries):
     n = len(lat)
     g = Gazetteer([f"p{i}" for i in range(n)], ["XX"] * n, [f"p{i}" for i in range(n)],
                   lat, lon, np.zeros(n))
     xyz = geocode._unit(lat, lon)
-    for qlat, qlon in zip(rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200), strict=True):
-        brute = int(np.argmax(xyz @ geocode._unit([qlat], [qlon])[0]))
-        assert g.nearest(qlat, qlon)[0].name == f"p{brute}"
+    for qlat, qlon in queries:
+        dots = xyz @ geocode._unit([qlat], [qlon])[0]
+        place, d = g.nearest(qlat, qlon)
+        assert dots[int(place.name[1:])] == dots.max(), (qlat, qlon)  # ties: any of them
+        assert d == pytest.approx(EARTH_R_M * np.arccos(min(1.0, dots.max())), abs=1e-3)
+
+
+def test_cell_index_gives_the_same_nearest_place_as_a_full_scan():
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-80, 80, 3000), rng.uniform(-180, 180, 3000)
+    _brute_force_agrees(lat, lon, zip(rng.uniform(-89, 89, 200), rng.uniform(-180, 180, 200),
+                                      strict=True))
+
+
+def test_cell_index_across_the_date_line_near_the_poles_and_on_cell_edges():
+    rng = np.random.default_rng(1)
+    # dense places around the date line and both poles, some exactly on cell edges and ±180
+    lat = np.concatenate([rng.uniform(-3, 3, 400), rng.uniform(85, 90, 200),
+                          rng.uniform(-90, -85, 200), [0.0, 1.0, -1.0, 90.0, -90.0, 52.0]])
+    lon = np.concatenate([rng.choice([-1, 1], 400) * rng.uniform(177, 180, 400),
+                          rng.uniform(-180, 180, 400), [180.0, -180.0, 179.0, 0.0, 0.0, 13.0]])
+    queries = [(0.0, 179.99), (0.0, -179.99), (0.5, 180.0), (-2.5, -178.7), (88.9, 10.0),
+               (89.99, -170.0), (-89.5, 100.0), (-87.6, -179.9), (52.0, 13.0), (51.99, 12.999),
+               (60.0, 30.0), (0.0, 0.0)]
+    _brute_force_agrees(lat, lon, queries + list(zip(rng.uniform(-5, 5, 100),
+                                                     rng.uniform(175, 185, 100) - 360 * (
+                                                         rng.random(100) < 0.5), strict=True)))
+    # the queries that find a place within reach scan only nearby cells
+    g = Gazetteer(["a", "b"], ["XX", "XX"], ["a", "b"], np.array([52.5, -33.9]),
+                  np.array([13.4, 151.2]), np.zeros(2))
+    assert g._near_rows(52.4, 13.3).tolist() == [0]
 
 
 def _fake_source(tmp_path):
