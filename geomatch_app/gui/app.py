@@ -26,6 +26,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import PySide6.QtWebEngineWidgets  # noqa: F401 - must precede QApplication
@@ -165,15 +166,20 @@ def show_when_loaded(win: MainWindow, loader, mode: str | None = None,
     """Show the window; in ``join`` mode (default: :func:`preload_mode`) only once ``loader``
     has finished, repainting ``splash`` meanwhile."""
     if loader is not None and (mode or preload_mode()) == "join":
-        while loader.is_alive():
+        deadline = time.monotonic() + JOIN_MAX_S
+        while loader.is_alive() and time.monotonic() < deadline:
             QApplication.processEvents()
             loader.join(SPLASH_POLL_S)
+        if loader.is_alive():  # never stuck behind the splash: the jobs import what they need
+            log.warning("the libraries are still loading after %.0f s; showing the window",
+                        JOIN_MAX_S)
     win.show()
     if splash is not None:
         splash.finish(win)
 
 
 SPLASH_POLL_S = 0.05
+JOIN_MAX_S = 60.0  # the window shows by then even if the preload has not finished
 
 
 GC_HOLD_MAX_MS = 60_000  # collection resumes by then even if nothing gets ranked

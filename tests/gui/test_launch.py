@@ -113,6 +113,23 @@ def test_the_splash_is_repainted_while_the_preload_runs_and_gives_way_to_the_win
     qtbot.waitUntil(lambda: not splash.isVisible(), timeout=5_000)
 
 
+def test_a_preload_that_never_ends_does_not_keep_the_window_behind_the_splash(
+        qtbot, window, monkeypatch, caplog):
+    import threading
+
+    from geomatch_app.gui import app as gui_app
+
+    monkeypatch.setattr(gui_app, "JOIN_MAX_S", 0.3)
+    stop = threading.Event()
+    stuck = threading.Thread(target=stop.wait, args=(30,), daemon=True)
+    stuck.start()
+    window.hide()
+    with caplog.at_level("WARNING"):
+        gui_app.show_when_loaded(window, stuck, "join", gui_app.show_splash("join"))
+    stop.set()
+    assert window.isVisible() and "still loading" in caplog.text
+
+
 def test_garbage_collection_waits_for_the_first_ranking():
     """hold_gc pauses the collector for the start-up; release_gc freezes what is alive then
     (later collections skip it) and resumes, once."""
