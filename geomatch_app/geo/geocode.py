@@ -143,16 +143,13 @@ class Gazetteer:
     def _near_rows(self, lat: float, lon: float) -> np.ndarray:
         """The rows of every cell that a cap of radius BAND_DEG around (lat, lon) touches: its
         latitudes ±BAND_DEG, its longitudes ±asin(sin r / cos lat) (all of them near a pole)."""
+        rows = [int(r) for r in range(int(np.floor(lat - BAND_DEG)) + 90,
+                                      int(np.floor(lat + BAND_DEG)) + 91) if 0 <= r < _ROWS]
         if abs(lat) + BAND_DEG >= 89.0:
-            half = 180.0
+            spans = [(0, _COLS - 1)]
         else:
             half = np.degrees(np.arcsin(min(1.0, np.sin(np.radians(BAND_DEG))
                                             / np.cos(np.radians(lat))))) + 1e-6
-        rows = [int(r) for r in range(int(np.floor(lat - BAND_DEG)) + 90,
-                                      int(np.floor(lat + BAND_DEG)) + 91) if 0 <= r < _ROWS]
-        if half >= 180.0:
-            spans = [(0, _COLS - 1)]
-        else:
             j0, j1 = int(np.floor(lon - half)) + 180, int(np.floor(lon + half)) + 180
             spans = ([(j0, j1)] if 0 <= j0 and j1 < _COLS else
                      [(j0 % _COLS, _COLS - 1), (0, j1 % _COLS)])

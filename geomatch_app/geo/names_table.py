@@ -27,6 +27,11 @@ MAGIC = b"geomatch-names-table\n"
 _ALIGN = 64
 
 
+def _aligned(n: int) -> int:
+    """``n`` rounded up to the next multiple of ``_ALIGN``."""
+    return -(-n // _ALIGN) * _ALIGN
+
+
 class TableError(ValueError):
     """The file is not a table of this version (truncated, foreign, older): rebuild it."""
 
@@ -85,9 +90,9 @@ def write_table(path: Path, version: int, arrays: Mapping[str, np.ndarray],
     head, offset = {}, 0
     for name, a in parts.items():
         head[name] = [a.dtype.str, list(a.shape), offset]
-        offset += -(-a.nbytes // _ALIGN) * _ALIGN
+        offset += _aligned(a.nbytes)
     header = json.dumps({"version": version, "arrays": head}).encode()
-    start = -(-(len(MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
+    start = _aligned(len(MAGIC) + 8 + len(header))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two builders never share one
     try:
@@ -122,7 +127,7 @@ def open_table(path: Path, version: int) -> tuple[dict[str, np.ndarray], dict[st
         raise TableError(f"{path} has a damaged header ({exc})") from None
     if header.get("version") != version:
         raise TableError(f"{path} is version {header.get('version')}, not {version}")
-    start = -(-(len(MAGIC) + 8 + n) // _ALIGN) * _ALIGN
+    start = _aligned(len(MAGIC) + 8 + n)
     arrays: dict[str, np.ndarray] = {}
     for name, (dtype, shape, offset) in header["arrays"].items():
         dt = np.dtype(dtype)
