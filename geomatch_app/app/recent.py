@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from geomatch_app.core import files
 from geomatch_app.core.paths import user_data_dir
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,7 @@ def remember(ref: ProjectRef) -> None:
     items = [ref] + [p for p in recent_projects() if p != ref]
     data = [{"db": p.db, "index": p.index} for p in items[:MAX_RECENT]]
     path = recent_file()
-    tmp = path.with_suffix(".tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        files.write_text(path, json.dumps(data, indent=1))
     except OSError as exc:
         log.warning("%s: could not remember the project (%s)", path, exc)

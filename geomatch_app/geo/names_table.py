@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geomatch_app.core import files
+
 MAGIC = b"geomatch-names-table\n"
 _ALIGN = 64
 
@@ -94,20 +96,12 @@ def write_table(path: Path, version: int, arrays: Mapping[str, np.ndarray],
     header = json.dumps({"version": version, "arrays": head}).encode()
     start = _aligned(len(MAGIC) + 8 + len(header))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two builders never share one
-    try:
-        with tmp.open("wb") as f:
-            f.write(MAGIC + len(header).to_bytes(8, "little") + header)
-            for name, a in parts.items():
-                f.seek(start + head[name][2])
-                f.write(a.tobytes())
-            f.truncate(start + offset)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(path)
+    with files.replacing(path, durable=True) as tmp, tmp.open("wb") as f:
+        f.write(MAGIC + len(header).to_bytes(8, "little") + header)
+        for name, a in parts.items():
+            f.seek(start + head[name][2])
+            f.write(a.tobytes())
+        f.truncate(start + offset)
 
 
 def open_table(path: Path, version: int) -> tuple[dict[str, np.ndarray], dict[str, StrColumn]]:

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from geomatch_app.core import files
+
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "torch", "onnx")
@@ -179,16 +181,14 @@ def export_onnx(model) -> Path:
         os.utime(path)  # newest used: kept by the eviction below
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
     model = model.cpu().eval()
     try:
-        if os.environ.get(EXPORT_PROCESS_ENV) == "1":
-            _export_in_child(model, tmp)
-        else:
-            _export_here(model, tmp, MIN_COSINE)
-        os.replace(tmp, path)
+        with files.replacing(path) as tmp:  # a failed or killed export leaves no file
+            if os.environ.get(EXPORT_PROCESS_ENV) == "1":
+                _export_in_child(model, tmp)
+            else:
+                _export_here(model, tmp, MIN_COSINE)
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
         raise RuntimeError(f"ONNX export of {model.name!r} failed: {exc}") from exc
     log.info("exported %s to %s", model.name, path)
     _evict(folder, keep=path)
@@ -271,8 +271,8 @@ def _check_export(model, path: Path, probe: torch.Tensor, min_cosine: float) -> 
 
 
 def _evict(folder: Path, keep: Path) -> None:
-    files = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[KEEP_EXPORTS:]:
+    exports = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in exports[KEEP_EXPORTS:]:
         if old != keep:
             old.unlink(missing_ok=True)
 

@@ -8,6 +8,7 @@ import logging
 import torch
 from torch import nn
 
+from geomatch_app.core import files
 from geomatch_app.core.errors import WeightsMissingError
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,9 @@ def load_weights(path: str) -> dict[str, torch.Tensor]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp),
-                  metadata={"order": json.dumps(list(state))})
-        os.replace(tmp, cached)
+        with files.replacing(cached) as tmp:
+            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp),
+                      metadata={"order": json.dumps(list(state))})
         # copies of earlier versions of this file (a reinstall changes its mtime): ~25 MB each
         for old in cached.parent.glob(f"{glob.escape(os.path.basename(path))}-*.safetensors"):
             if old != cached:

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from geomatch_app.core import files
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.paths import user_data_dir
 
@@ -164,12 +165,8 @@ def save_model(model, out_dir: str | Path, *, base_model: str | None = None,
         base_kwargs = {k: v for k, v in (model.build_kwargs or {}).items()
                        if k not in ("pretrained", "pretrained_effective")}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = out / (WEIGHTS_FILE + ".tmp")
-    try:
+    with files.replacing(out / WEIGHTS_FILE, durable=True) as tmp:  # no debris on failure
         save_file(state, str(tmp), metadata={"format": FORMAT, "base_model": base})
-        os.replace(tmp, out / WEIGHTS_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write (full disk) leaves no .tmp behind
     cfg = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -260,9 +257,4 @@ def describe(model_dir: str | Path) -> dict[str, str]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    files.write_text(path, text, durable=True)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geomatch_app.core import files
+
 log = logging.getLogger(__name__)
 
 MAX_SIDE = 640
@@ -183,17 +185,14 @@ class FeatureStore:
             return None
 
     def put(self, path: str, max_side: int, n_features: int, feats: LocalFeatures) -> None:
-        import os
-
         f = self._file(path, max_side, n_features)
         if f is None:
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, points=feats.points, descriptors=feats.descriptors,
-                     size=np.array(feats.size), scale=np.array(feats.scale))
-            os.replace(tmp, f)
+            with files.replacing(f, suffix=".npz") as tmp:
+                np.savez(tmp, points=feats.points, descriptors=feats.descriptors,
+                         size=np.array(feats.size), scale=np.array(feats.scale))
         except OSError as exc:
             log.info("%s: cannot cache local features (%s)", f, exc)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from geomatch_app.core import files
 from geomatch_app.models.registry import register_model
 
 PAPER_A = "paper A (Wang et al. 2019, attention-aware age-agnostic VPR)"
@@ -157,7 +158,6 @@ def save_shipped(model, base, path) -> int:
     """Write the tensors in which ``model`` differs from ``base`` (same architecture: the
     registered base with its ImageNet weights) plus ``model``'s weight hash, for
     :func:`load_shipped`. Returns the number of tensors written."""
-    import os
     from pathlib import Path
 
     import torch
@@ -168,9 +168,8 @@ def save_shipped(model, base, path) -> int:
              if k not in ref or not torch.equal(v.cpu(), ref[k].cpu())}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"weight_hash": model.weight_hash()})
-    os.replace(tmp, path)
+    with files.replacing(path, durable=True) as tmp:
+        save_file(state, str(tmp), metadata={"weight_hash": model.weight_hash()})
     return len(state)
 
 

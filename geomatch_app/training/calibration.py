@@ -32,13 +32,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from geomatch_app.core import files
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.types import Candidate, Estimate, Photo
 from geomatch_app.geo.distance import haversine_m
@@ -257,10 +257,8 @@ def index_gallery_stats(index, threshold_m: float = DEFAULT_THRESHOLD_M) -> Gall
     v, rule = index_unrelated_sims(index, threshold_m)
     stats = GalleryStats.from_values(v, key, rule) if len(v) >= 5 else None
     try:
-        tmp = path.with_name(STATS_FILE + ".tmp")
-        tmp.write_text(json.dumps({"key": key,
-                                   "stats": stats.to_json() if stats else None}))
-        os.replace(tmp, path)
+        files.write_text(path, json.dumps({"key": key,
+                                           "stats": stats.to_json() if stats else None}))
     except OSError as exc:  # a read-only index still gets its statistics, just not cached
         log.info("%s: cannot cache gallery statistics (%s)", path, exc)
     return stats
@@ -470,13 +468,11 @@ class Calibration:
                    Logistic.from_json(d["sequence"]) if d.get("sequence") else None)
 
     def save(self, path: str | Path) -> Path:
-        """Atomic write (temporary file renamed into place)."""
+        """Atomic, durable write (core.files)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return files.write_text(path, json.dumps(self.to_json(), indent=1) + "\n",
+                                durable=True)
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
@@ -988,6 +984,4 @@ def write_card_section(card: str | Path, cal: Calibration,
         nxt = rest.find("\n## ")
         tail = rest[nxt:] if nxt >= 0 else ""
     new = head.rstrip("\n") + "\n\n" + card_section(cal, where) + tail
-    tmp = card.with_name(card.name + ".tmp")
-    tmp.write_text(new.lstrip("\n"), encoding="utf-8")
-    os.replace(tmp, card)
+    files.write_text(card, new.lstrip("\n"))

@@ -9,11 +9,12 @@ uninterrupted one would.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from geomatch_app.core import files
 
 RESUME_DIR = "resume"
 
@@ -55,11 +56,10 @@ def save_state(out_dir: str | Path, model, optimizer, scheduler, info: dict) -> 
     opt = _split_tensors(optimizer.state_dict(), "opt", tensors)
     for k, v in model.state_dict().items():
         tensors[f"model.{k}"] = v.detach().contiguous().cpu()
-    save_file(tensors, str(d / "state.safetensors.tmp"))
-    os.replace(d / "state.safetensors.tmp", d / "state.safetensors")
+    with files.replacing(d / "state.safetensors", durable=True) as tmp:
+        save_file(tensors, str(tmp))
     doc = {"optimizer": opt, "scheduler": scheduler.state_dict() if scheduler else None, **info}
-    (d / "state.json.tmp").write_text(json.dumps(doc, default=str), encoding="utf-8")
-    os.replace(d / "state.json.tmp", d / "state.json")
+    files.write_text(d / "state.json", json.dumps(doc, default=str), durable=True)
     return d
 
 

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from geomatch_app.core import files
 from geomatch_app.core.errors import GeomatchError
 from geomatch_app.core.progress import Progress
 
@@ -240,9 +241,8 @@ class TrunkCache:
                 f = self._file(p, center_crop)
                 if f is not None:
                     arr = m.numpy().astype(np.float16 if self.disk_half else np.float32)
-                    tmp = f.with_name(f.name + ".tmp.npy")
-                    np.save(tmp, arr)
-                    os.replace(tmp, f)
+                    with files.replacing(f, suffix=".npy") as tmp:
+                        np.save(tmp, arr)
         return torch.stack([self.maps[(p, center_crop)] for p in paths]).to(self.device)
 
     def embed(self, paths: list[str], center_crop: int | None = None, batch_size: int = 64,

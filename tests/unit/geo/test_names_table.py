@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from geomatch_app.geo import names_table
+from geomatch_app.core import files
 from geomatch_app.geo.names_table import TableError, open_table, write_table
 
 WORDS = ["Lund", "", "Malmö", "Zürich", "北京", "a|b"]
@@ -59,7 +59,7 @@ def test_a_failed_write_keeps_the_earlier_table(tmp_path, monkeypatch):
     path = tmp_path / "t.names"
     write_table(path, 1, {"a": np.arange(5.0)}, {"s": ["old"]})
     before = path.read_bytes()
-    monkeypatch.setattr(names_table.os, "fsync",
+    monkeypatch.setattr(files.os, "fsync",
                         lambda fd: (_ for _ in ()).throw(OSError(28, "No space left")))
     with pytest.raises(OSError):
         write_table(path, 1, {"a": np.arange(9.0)}, {"s": ["new"]})
