@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq", "ivffs", "hnswpca"],
                    default="auto",
                    help="search structure (default auto: flat below 10k photos, HNSW below "
-                   "100k, ivffs above: 4-bit fast-scan PQ of residuals on a 128-d PCA "
+                   "100k, ivffs above: 4-bit fast-scan PQ of residuals on a 192-d PCA "
                    "rotation; ivfpq: OPQ + 8-bit PQ, built on disk by --engine ray; hnswpca: "
                    "an HNSW graph on a 256-d rotation, ~1.3 KB of RAM per photo; all three "
                    "re-rank exactly)")
@@ -44,9 +44,9 @@ def add_parser(sub) -> None:
                    help="reduce descriptors to DIM with PCA-whitening learned on the gallery")
     p.add_argument("--reduce", type=int, default=None, metavar="DIM",
                    help="ivffs / hnswpca: PCA dimensions the shortlist is searched in "
-                   "(a multiple of 4; default 128 for ivffs, 256 for hnswpca)")
+                   "(a multiple of 4; default 192 for ivffs, 256 for hnswpca)")
     p.add_argument("--nprobe", type=int, default=None,
-                   help="ivffs / ivfpq: inverted lists visited per query (default: 3/8 of "
+                   help="ivffs / ivfpq: inverted lists visited per query (default: half of "
                    "them for ivffs, a quarter for ivfpq; more is slower and closer to exact)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default: start a local Ray instance)")

@@ -15,12 +15,12 @@ cosine similarities in that space.
   al., TPAMI 2011, eq. 13 asymmetric distances). The ``rerank`` best PQ estimates are then
   re-scored exactly from the float16 store — PQ's approximate scores decide only the
   shortlist, never the final order.
-- ``ivffs``: the shortlist is found in a PCA projection to 128 dimensions (``reduce``; no
+- ``ivffs``: the shortlist is found in a PCA projection to 192 dimensions (``reduce``; no
   whitening: it keeps the geometry of the descriptors) by an inverted file with 4-bit
   *fast-scan* PQ codes of each vector's residual from its list centroid (André et al., VLDB
   2015 / faiss ``IndexIVFPQFastScan``, factory "x4fsr": the 16-entry lookup tables sit in SIMD
   registers, so a code costs a fraction of an 8-bit PQ code's table lookups), two dimensions
-  per sub-quantiser, three eighths of the lists visited; then the 256-shortlist is re-scored
+  per sub-quantiser, half the lists visited; then the 256-shortlist is re-scored
   exactly from the float16 store like ``ivfpq``. One query's lists are shared among the
   threads (faiss implem 14).
 - ``hnswpca``: the shortlist is found by an HNSW graph over a 256-d PCA rotation
@@ -31,14 +31,14 @@ cosine similarities in that space.
 
 Automatic choice (``choose_type``), after autofaiss's thresholds and this repo's
 ``benchmarks/bench_search.py``: flat below 10 000 photos (exact and already ≤ 2 ms/query),
-HNSW below 100 000, ``ivffs`` from 100 000 on. Measured in one run at 100k and 1M
-(docs/performance.md, ``bench_search_ivffs_residual.json``): at 1M ``ivffs`` agrees 0.99
-with flat's top-1 at 5.8–7.3 ms with one thread (3.9–5.9 ms with two) where flat takes
-282–292 ms, against
-IVF-PQ+OPQ's 0.99 at 30 ms (nprobe 384); it needs 41 B of RAM per photo (85) and builds in
-46 s (538 s). At 100k it agrees 0.99 at 1.7 ms against HNSW's 0.92 at 1.8 ms (5.4 KB per
-photo) and IVF-PQ+OPQ's 0.96 at 4.2 ms. HNSW needs the float32 vectors in RAM plus the graph:
-~5.4 KB per 1280-d photo.
+HNSW below 100 000, ``ivffs`` from 100 000 on. Measured at 100k and 1M (docs/performance.md,
+``bench_search_ivffs_residual.json``; the 192-d, half-the-lists setting in
+``bench_search_1m_192.json``, 1000 queries): at 1M ``ivffs`` agrees ≥ 0.99 with flat's top-1
+at ~4.4 ms with two threads on a quick day where flat takes 184 ms, against IVF-PQ+OPQ's 0.99
+at 30 ms (nprobe 384, an earlier run); it needs ~60 B of RAM per photo (IVF-PQ+OPQ 85). At 100k
+the 128-d setting agreed 0.99 at 1.7 ms against HNSW's 0.92 at 1.8 ms (5.4 KB per photo) and
+IVF-PQ+OPQ's 0.96 at 4.2 ms. HNSW needs the float32 vectors in RAM plus the graph: ~5.4 KB
+per 1280-d photo.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ INDEX_FILE = "index.faiss"
 PCA_FILE = "pca.faiss"
 REDUCE_FILE = "reduce.faiss"
 REDUCE_DIM = 256  # hnswpca: the shortlist is found in this many PCA dimensions
-IVFFS_REDUCE_DIM = 128  # ivffs: the same, fewer (docs/performance.md: half the scan at 1M)
+IVFFS_REDUCE_DIM = 192  # ivffs: the same, fewer (docs/performance.md: 128 misses at 1M)
 IVFFS_SPLIT_IMPLEM = 14  # faiss fast-scan search that splits one query's lists over threads
 HNSWPCA_EF_CONSTRUCTION = 200  # hnswpca: 40 left the graph too sparse (0.975 at 200k, ef 512)
 HNSWPCA_EF_SEARCH = 1024  # hnswpca: agreement 1.000 at 200k (0.995 at 512)
@@ -104,13 +104,14 @@ def choose_type(n: int) -> str:
 
 
 def choose_nprobe_fs(nlist: int) -> int:
-    """ivffs visits three eighths of the lists. Measured at 1M photos (benchmarks/
-    bench_search.py, nlist 1024, residual codes on the 128-d rotation, shortlist 256): top-1
-    agreement with flat 0.975–0.98 at nprobe 256, 0.985 at 320, 0.99–0.995 at 384, 1.00 at
-    512. The gallery spreads over hundreds of directions, so a query's neighbour is often in a
+    """ivffs visits half the lists. Measured at 1M photos with 1000 queries (benchmarks/
+    bench_search.py, nlist 1024, residual codes, shortlist 256; docs/performance.md): top-1
+    agreement with flat on the 192-d rotation 0.977 at nprobe 384, 0.984 at 448, 0.991 at 512
+    and 576, 0.994 at 768; on the 128-d rotation only 0.963 / 0.970 / 0.977 at 384 / 512 /
+    768. The gallery spreads over hundreds of directions, so a query's neighbour is often in a
     list far from its nearest centroid: fewer lists lose agreement faster than they save
     time."""
-    return max(1, (3 * nlist) // 8)
+    return max(1, nlist // 2)
 
 
 def choose_nlist(n: int) -> int:

@@ -55,7 +55,7 @@ def test_approximate_types_agree_with_flat(kind):
         assert st.params["opq"] and st.params["factory"].startswith("OPQ")
     if kind == "ivffs":  # 32-d is below REDUCE_DIM: no projection; 2 dims per sub-quantiser
         assert st.params["factory"].endswith(",PQ16x4fsr") and st.reduce is None
-        assert st.params["nprobe"] == 3 * st.params["nlist"] // 8
+        assert st.params["nprobe"] == st.params["nlist"] // 2
 
 
 def test_ivffs_codes_are_residuals_and_estimate_distances_closer_than_plain_codes():
@@ -115,8 +115,8 @@ def test_ivffs_finds_the_shortlist_in_a_pca_projection():
         g.astype(np.float16), np.float32)[i[:, 0]]), atol=1e-5)
 
 
-def test_ivffs_reduces_to_128_dimensions_by_default_and_checks_reduce():
-    """The default ivffs shortlist space is IVFFS_REDUCE_DIM (128) PCA dimensions with two per
+def test_ivffs_reduces_to_192_dimensions_by_default_and_checks_reduce():
+    """The default ivffs shortlist space is IVFFS_REDUCE_DIM (192) PCA dimensions with two per
     4-bit sub-quantiser; --reduce must be a positive multiple of 4."""
     from geomatch_app.index import structures
 
@@ -124,8 +124,8 @@ def test_ivffs_reduces_to_128_dimensions_by_default_and_checks_reduce():
     g = rng.standard_normal((3000, 300)).astype(np.float32)
     g /= np.linalg.norm(g, axis=1, keepdims=True)
     st = build(g.astype(np.float16), IndexOptions(type="ivffs", nlist=16))
-    assert structures.IVFFS_REDUCE_DIM == 128 and st.reduce.d_out == 128
-    assert st.params["factory"] == "IVF16,PQ64x4fsr" and st.params["reduce"] == 128
+    assert structures.IVFFS_REDUCE_DIM == 192 and st.reduce.d_out == 192
+    assert st.params["factory"] == "IVF16,PQ96x4fsr" and st.params["reduce"] == 192
     for bad in (0, 6, -4):
         with pytest.raises(GeomatchError, match="multiple of 4"):
             build(g.astype(np.float16), IndexOptions(type="ivffs", reduce=bad))
