@@ -59,8 +59,21 @@ def preload_llvm_users() -> None:
         pass
 
 
-def ensure_app(argv: list[str] | None = None) -> QApplication:
+def webengine_env() -> None:
+    """QtWebEngine's settings, before it starts: no GPU compositing, and, as root, no
+    Chromium sandbox. Chromium refuses to start as root with its sandbox (the map's page
+    would never load and the window would exit), so root gets QTWEBENGINE_DISABLE_SANDBOX
+    unless the flags already say --no-sandbox."""
     os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-gpu")
+    root = getattr(os, "geteuid", lambda: 1)() == 0
+    if root and "--no-sandbox" not in os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] \
+            and "QTWEBENGINE_DISABLE_SANDBOX" not in os.environ:
+        os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+        log.warning("running as root: the map's web view runs without Chromium's sandbox")
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    webengine_env()
     # torch (imported later, by jobs) must not spin-wait its OpenMP threads: beside Qt's and
     # QtWebEngine's threads on a busy 2-core machine, spinning made the first demo ranking
     # 98 s instead of 18 s (packaging/README.md). Read once, when torch loads libgomp.
