@@ -137,6 +137,15 @@ class Index:
         use ``record_batches``)."""
         return [to_photo(r) for batch in self.table.batches() for r in batch]
 
+    def column(self, name: str) -> list:
+        """One stored field (a ``COLUMNS`` name) of every photo, in index order, without
+        building the records (a million place ids in ~0.3 s)."""
+        return self.table.column(name)
+
+    def labelled_ids(self) -> list[int]:
+        """The rows with a place id or a position, in index order."""
+        return self.table.labelled_ids()
+
     def record_batches(self, batch_size: int = 10_000) -> Iterator[list[dict]]:
         """The stored records (dicts: path, size, mtime_ns, lat, lon, heading, place_id,
         domain) in index order, ``batch_size`` at a time."""

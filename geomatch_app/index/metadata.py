@@ -58,6 +58,11 @@ def from_photo(p: Photo, key: tuple[int, int] | None) -> dict:
             "heading": p.heading, "place_id": p.place_id, "domain": p.domain}
 
 
+def labelled(r: dict) -> bool:
+    """Whether a record counts for the gallery statistics: a place id or a position."""
+    return bool(r.get("place_id")) or (r.get("lat") is not None and r.get("lon") is not None)
+
+
 def to_photo(r: dict) -> Photo:
     return Photo(r["path"], r.get("lat"), r.get("lon"), r.get("heading"),
                  r.get("place_id") or "", r.get("domain") or "", "gallery")
@@ -108,6 +113,21 @@ class PhotoTable:
                                           (start, start + batch_size)).fetchall()
             yield [_record(r) for r in rows]
 
+    def column(self, name: str) -> list:
+        """One column of every row, in index order: a million place ids in ~0.3 s, where
+        building the million records takes ~3 s."""
+        if name not in COLUMNS:
+            raise ValueError(f"{name!r} is not a column of the photo table")
+        with self._lock:
+            return [v for (v,) in self._conn.execute(f"SELECT {name} FROM photos ORDER BY id")]
+
+    def labelled_ids(self) -> list[int]:
+        """The rows with a place id or a position (:func:`labelled`), in index order."""
+        with self._lock:
+            return [i for (i,) in self._conn.execute(
+                "SELECT id FROM photos WHERE place_id != '' OR "
+                "(lat IS NOT NULL AND lon IS NOT NULL) ORDER BY id")]
+
     def check_count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM photos").fetchone()[0])
@@ -131,3 +151,13 @@ class ListTable:
     def batches(self, batch_size: int = 10_000) -> Iterator[list[dict]]:
         for start in range(0, len(self.records), batch_size):
             yield self.records[start:start + batch_size]
+
+    def column(self, name: str) -> list:
+        if name not in COLUMNS:
+            raise ValueError(f"{name!r} is not a column of the photo table")
+        if name in ("place_id", "domain"):  # stored as '' when absent, as the SQLite table
+            return [r.get(name) or "" for r in self.records]
+        return [r.get(name) for r in self.records]
+
+    def labelled_ids(self) -> list[int]:
+        return [i for i, r in enumerate(self.records) if labelled(r)]

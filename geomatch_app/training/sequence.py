@@ -108,7 +108,7 @@ class GalleryOrder:
         seqs = dict(detect_sequences(place_ids))
         sid = {p: i for i, p in enumerate(sorted(seqs))}
         keys = np.full(len(place_ids), -1, np.int64)
-        for row, pid in enumerate(place_ids):
+        for row, pid in enumerate(place_ids if seqs else ()):  # a photo gallery: none
             m = _PLACE.match(pid or "")
             if m and m.group("prefix") in seqs:
                 keys[row] = (sid[m.group("prefix")] << 32) + int(m.group("num")) \
@@ -292,7 +292,7 @@ def index_order(index) -> GalleryOrder:
     """The gallery order of an opened Index, read once per index version."""
     key = (id(index), str(getattr(index, "content_key", "")))
     if key not in _ORDERS:
-        place_ids = [r.get("place_id") or "" for batch in index.record_batches() for r in batch]
+        place_ids = index.column("place_id")
         _ORDERS.clear()  # one open index at a time in practice; keep memory bounded
         _ORDERS[key] = GalleryOrder.from_place_ids(place_ids)
     return _ORDERS[key]

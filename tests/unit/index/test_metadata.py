@@ -53,3 +53,27 @@ def test_content_key_changes_with_the_generation(tmp_path):
     assert k1 == Index.open(tmp_path / "idx").content_key
     write(tmp_path / "idx", seed=2)
     assert Index.open(tmp_path / "idx").content_key not in ("", k1)
+
+
+def test_one_column_and_the_labelled_rows_without_building_records(tmp_path):
+    """column / labelled_ids (what the gallery statistics and the sequence detection read at
+    a million photos) agree with the records, on the SQLite table and on the in-memory one
+    of a first-format index; a name that is not a column is refused (no SQL is pasted)."""
+    from geomatch_app.index.metadata import ListTable, labelled
+
+    recs = records(5, 40)
+    recs[3]["place_id"] = ""  # a position only: labelled
+    recs[4].update(place_id="", lat=None)  # neither: not labelled
+    recs[5].update(place_id="", lon=None)  # half a position: not labelled
+    recs[6].update(lat=None, lon=None)  # a place only: labelled
+    path = tmp_path / "photos.sqlite"
+    write_table(path, [recs])
+    want = [i for i in range(40) if i not in (4, 5)]
+    assert [i for i, r in enumerate(recs) if labelled(r)] == want
+    for table in (PhotoTable(path, 40), ListTable(recs)):
+        assert table.labelled_ids() == want
+        assert table.column("place_id") == [r["place_id"] for r in recs]
+        assert table.column("lat") == [r["lat"] for r in recs]
+        with pytest.raises(ValueError, match="not a column"):
+            table.column("id FROM photos; DROP TABLE photos; --")
+    assert PhotoTable(path, 40).check_count() == 40

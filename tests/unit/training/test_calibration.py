@@ -217,6 +217,30 @@ def test_index_gallery_stats_are_cached_per_index_version(tmp_path, tiny_model_n
                                                             smaller.photos).n
 
 
+def test_gallery_probes_searched_in_batches_give_the_same_statistics(tmp_path, monkeypatch):
+    """The probes are searched PROBE_BATCH at a time (faiss's lookup tables grow with the
+    queries of one call): one at a time, or all at once, finds the same neighbours."""
+    from geomatch_app.index import Index, write_index
+    from geomatch_app.training import calibration
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    recs = [{"path": f"/p/{i}.jpg", "size": 1, "mtime_ns": i, "lat": 50 + i / 100,
+             "lon": 10.0, "heading": None, "place_id": f"p{i // 3}", "domain": ""}
+            for i in range(300)]
+    fp = {"name": "synthetic", "kwargs": {}, "weight_hash": "0" * 16,
+          "preprocess": {"size": 32}, "dim": 8}
+    write_index(tmp_path / "idx", x, recs, fp)
+    idx = Index.open(tmp_path / "idx")
+    ref, _ = calibration.index_unrelated_sims(idx, max_probes=120, k=16)
+    assert len(ref) == 120
+    for batch in (1, 7, 10_000):
+        monkeypatch.setattr(calibration, "PROBE_BATCH", batch)
+        got, _ = calibration.index_unrelated_sims(idx, max_probes=120, k=16)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)  # BLAS blocking: last bits
+
+
 def test_a_failed_save_keeps_the_previous_calibration(tmp_path, monkeypatch):
     import os
 
