@@ -433,8 +433,11 @@ def index_api(n, store, queries, truth, args, work: Path):
                 "lat": 40 + (i % 1000) / 1000, "lon": -74 + (i // 1000) / 1000,
                 "heading": None, "place_id": f"place_{i // 4}", "domain": ""}
                for i in range(n))
-    fp = {"name": "synthetic", "kwargs": {}, "weight_hash": "bench", "dim": store.shape[1],
-          "preprocess": {}}
+    from geomatch_app.models import get_model
+
+    fp = get_model(args.model).fingerprint()  # the model the gallery was drawn from: the
+    if fp["dim"] != store.shape[1]:  # CLI can query the index with a real photo (cli_queries)
+        raise SystemExit(f"{args.model} gives {fp['dim']}-d descriptors, not {store.shape[1]}")
     log.info("n=%d: write_index (%s)", n, args.api_type)
     import faiss
 
@@ -452,8 +455,47 @@ def index_api(n, store, queries, truth, args, work: Path):
     res["recall@1"] = float(np.mean(np.asarray(res.pop("top1")) == truth[:, 0]))
     res["write_s"] = write_s
     res["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+    res["cli"] = cli_queries(folder)
     log.info("index API: %s", res)
     return res, Index.open(folder).structure, write_s
+
+
+# peak memory from VmHWM: getrusage's ru_maxrss of a child also counts the parent's pages
+# it was forked with (Linux keeps the high-water mark across exec)
+CLI_CHILD = r"""
+import atexit, sys, time
+t0 = time.perf_counter()
+def report():
+    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")][0].split()[1]
+    print("BENCH", time.perf_counter() - t0, hwm, file=sys.stderr)
+atexit.register(report)
+from geomatch_app.cli import main
+sys.exit(main())
+"""
+
+
+def cli_queries(folder: Path, runs: int = 2) -> dict:
+    """The curator's path at this size: the gallery statistics a build measures
+    (app.indexing.warm_statistics), then `geomatch query --no-verify` of the demo photo in
+    ``runs`` fresh processes (wall time and peak memory of each whole process, imports and
+    model loading included; the photo rows are synthetic, so the ranking itself is noise)."""
+    from geomatch_app.app.indexing import warm_statistics
+    from geomatch_app.core.paths import demo_manifest
+    from geomatch_app.data.gallery import load_photos
+    from geomatch_app.index import Index
+
+    t0 = time.perf_counter()
+    warm_statistics(Index.open(folder))
+    out = {"warm_statistics_s": time.perf_counter() - t0, "runs": []}
+    photo = load_photos(demo_manifest(), role="query").photos[0].path
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", CLI_CHILD, "query", photo, "--index",
+                               str(folder), "--no-verify", "--json"],
+                              env=env, capture_output=True, text=True, check=True)
+        line = [ln for ln in done.stderr.splitlines() if ln.startswith("BENCH ")][-1].split()
+        out["runs"].append({"process_s": float(line[1]), "peak_rss_mb": int(line[2]) / 1024})
+    return out
 
 
 def markdown(results: list[dict], meta: dict) -> str:
@@ -474,6 +516,13 @@ def markdown(results: list[dict], meta: dict) -> str:
                   f"{big['ms_per_query']:.2f} ms/query including the photo rows "
                   f"({big.get('threads', '?')} threads), top-1 agreement with flat "
                   f"{big.get('recall@1', float('nan')):.3f}."]
+        cli = big.get("cli")
+        if cli:
+            lines[-1] += (f" A build's gallery statistics took {cli['warm_statistics_s']:.1f} s; "
+                          "`geomatch query --no-verify` of the demo photo then took " +
+                          ", ".join(f"{r['process_s']:.2f} s ({r['peak_rss_mb']:.0f} MB peak)"
+                                    for r in cli["runs"]) +
+                          " per process, imports and model included.")
     return "\n".join(lines)
 
 
