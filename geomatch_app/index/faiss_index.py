@@ -131,6 +131,10 @@ class Index:
     def photo(self, i: int) -> Photo:
         return to_photo(self.table.row(i))
 
+    def photos_at(self, ids: Sequence[int]) -> list[Photo]:
+        """The photos of rows ``ids``, in that order (one query of the table)."""
+        return [to_photo(r) for r in self.table.rows(ids)]
+
     @property
     def photos(self) -> list[Photo]:
         """Every photo as a list (reads the whole table: fine for small galleries; large ones

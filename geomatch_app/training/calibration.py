@@ -217,8 +217,6 @@ def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
     """:func:`unrelated_neighbour_sims` through an opened Index, with the gallery's place rule:
     up to ``max_probes`` labelled photos (a fixed random sample) are searched with the index's
     own structure, so a large gallery is never loaded whole."""
-    from geomatch_app.index.metadata import to_photo
-
     labelled = index.labelled_ids()  # ids and place ids only: a 1M table's records took 7 GB
     rule = rule_for(index.column("place_id"), threshold_m)
     if len(index) < 2 or not labelled:
@@ -226,7 +224,7 @@ def index_unrelated_sims(index, threshold_m: float = DEFAULT_THRESHOLD_M,
     probes = np.array(labelled)
     if len(probes) > max_probes:
         probes = np.sort(np.random.default_rng(seed).choice(probes, max_probes, replace=False))
-    photos = {int(i): to_photo(r) for i, r in zip(probes, index.table.rows(probes), strict=True)}
+    photos = dict(zip(probes.tolist(), index.photos_at(probes), strict=True))
     results = []
     for start in range(0, len(probes), PROBE_BATCH):  # faiss's lookup tables grow per query
         chunk = probes[start:start + PROBE_BATCH]
